@@ -1,0 +1,158 @@
+/**
+ * The two ports of the archive. Everything DICOMweb needs from storage goes
+ * through these; adapters exist for local disk + SQLite (embedded mode) and
+ * S3 + DynamoDB (AWS). One contract test suite (test/contract) runs against
+ * every adapter, so behaviour cannot drift between modes.
+ */
+import type { DicomJsonDataset } from '../dicom/json-model';
+import type { PixelDataLayout, BulkDataRef } from '../dicom/part10-types';
+
+// ---------------------------------------------------------------- blob store
+
+export interface ByteRangeRequest {
+  start: number;
+  /** inclusive; omitted = to the end */
+  end?: number;
+}
+
+export interface BlobInfo {
+  size: number;
+}
+
+/**
+ * Immutable byte objects (the original Part 10 files and derived objects).
+ * `put` is atomic: a reader sees the whole object or none of it.
+ * Missing keys make get/getBytes reject with an error whose `code` is 'BLOB_NOT_FOUND'.
+ */
+export interface BlobStore {
+  put(key: string, body: Uint8Array | AsyncIterable<Uint8Array>, options?: { contentType?: string }): Promise<BlobInfo>;
+  get(key: string, range?: ByteRangeRequest): Promise<AsyncIterable<Uint8Array>>;
+  getBytes(key: string, range?: ByteRangeRequest): Promise<Uint8Array>;
+  head(key: string): Promise<BlobInfo | undefined>;
+  /** Idempotent: deleting a missing key succeeds. */
+  delete(key: string): Promise<void>;
+  /** Keys under a prefix, in lexicographic order. */
+  list(prefix: string): AsyncIterable<string>;
+}
+
+// ---------------------------------------------------------------- index
+
+/** Where an instance's frames and bulk data sit inside its stored bytes. */
+export interface InstanceLayout {
+  datasetOffset: number;
+  deflated: boolean;
+  pixelData?: PixelDataLayout;
+  bulkData: BulkDataRef[];
+}
+
+export interface InstanceRecord {
+  studyInstanceUID: string;
+  seriesInstanceUID: string;
+  sopInstanceUID: string;
+  sopClassUID: string;
+  /** Transfer syntax of the stored bytes. */
+  transferSyntaxUID: string;
+  /** Blob key of the original Part 10 bytes. */
+  blobKey: string;
+  size: number;
+  /** sha-256 (hex) of the stored bytes: identical re-sends are recognised by it. */
+  contentHash: string;
+  /** ISO 8601 time of the commit. */
+  storedAt: string;
+  /** Patient + study level attributes of this instance (what QIDO returns at study level). */
+  studyAttributes: DicomJsonDataset;
+  /** Series level attributes (Modality, SeriesNumber, …). */
+  seriesAttributes: DicomJsonDataset;
+  /** Instance level attributes (SOPClassUID, InstanceNumber, Rows, …). */
+  instanceAttributes: DicomJsonDataset;
+  /**
+   * Full WADO-RS metadata (PS3.18 F.2) with bulk values replaced by BulkDataURI
+   * paths relative to the instance ("bulkdata/<path>"), made absolute at response
+   * time. Only returned when asked for (`withMetadata`), since it is large.
+   */
+  metadata?: DicomJsonDataset;
+  layout: InstanceLayout;
+}
+
+export type PutInstanceResult =
+  /** newly recorded */
+  | { status: 'created' }
+  /** the same SOP Instance UID is already recorded with the same content hash: nothing changed */
+  | { status: 'identical'; existing: InstanceRecord }
+  /** the SOP Instance UID is already recorded with different content: nothing changed */
+  | { status: 'conflict'; existing: InstanceRecord };
+
+/**
+ * Hints an adapter may use to narrow a study search with its keys. Adapters
+ * MUST return a superset of the matching studies (the core re-checks every
+ * candidate with the one QIDO matcher) and MUST NOT scan when a hint is given
+ * that a key can answer.
+ */
+export interface StudySearchHints {
+  studyInstanceUIDs?: string[];
+  /** exact Patient ID */
+  patientID?: string;
+  /** inclusive YYYYMMDD bounds */
+  studyDateFrom?: string;
+  studyDateTo?: string;
+  /** upper-cased, accent-free prefix of the PN family name (text before the first wildcard) */
+  patientNamePrefix?: string;
+  /** exact Accession Number */
+  accessionNumber?: string;
+}
+
+export interface StudySummary {
+  studyInstanceUID: string;
+  studyAttributes: DicomJsonDataset;
+}
+
+export interface InstanceRef {
+  studyInstanceUID: string;
+  seriesInstanceUID?: string;
+  sopInstanceUID: string;
+}
+
+export interface ListOptions {
+  withMetadata?: boolean;
+}
+
+/**
+ * The archive's index. Study and series aggregates (counts, modalities, SOP
+ * classes) are *derived* from the instance records by the core, never stored,
+ * so they are exact under concurrent writers by construction.
+ */
+export interface ArchiveIndex {
+  /**
+   * Record an instance, claiming its SOP Instance UID (unique across the whole
+   * archive, whatever study it claims). Creates the study entry if absent
+   * (first writer's study attributes win).
+   */
+  putInstance(record: InstanceRecord): Promise<PutInstanceResult>;
+
+  /** Look up one instance by SOP Instance UID; undefined unless it lies in the given study (and series, if given). */
+  getInstance(ref: InstanceRef, options?: ListOptions): Promise<InstanceRecord | undefined>;
+
+  /**
+   * The instances of a study (optionally one series), ordered by
+   * SeriesInstanceUID then SOPInstanceUID.
+   */
+  listInstances(studyInstanceUID: string, seriesInstanceUID?: string, options?: ListOptions): AsyncIterable<InstanceRecord>;
+
+  /**
+   * Candidate studies for a search, ordered by `studySortKey` descending
+   * (newest StudyDate first), optionally continuing after a given sort key.
+   */
+  findStudies(hints: StudySearchHints, after?: string): AsyncIterable<StudySummary>;
+
+  /**
+   * Remove the index entries of an instance, a series (sop omitted) or a study
+   * (series and sop omitted); drop the study entry when no instance is left.
+   * Returns the removed records so the caller can delete their bytes.
+   */
+  deleteInstances(studyInstanceUID: string, seriesInstanceUID?: string, sopInstanceUID?: string): Promise<InstanceRecord[]>;
+}
+
+/** The total order of studies in search results: newest StudyDate first, then UID. */
+export function studySortKey(studyDate: string | undefined, studyInstanceUID: string): string {
+  return `${(studyDate ?? '').padEnd(8, '0').slice(0, 8)}#${studyInstanceUID}`;
+}
