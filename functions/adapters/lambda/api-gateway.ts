@@ -1,0 +1,51 @@
+/**
+ * API Gateway HTTP API (payload format 2.0) ⇄ Web Request/Response.
+ * Lambda's synchronous invoke carries at most 6 MB each way (base64 included
+ * for binary bodies), so larger answers are refused with a clear 413 instead
+ * of a platform error; the large-object path (presigned S3 URLs) is the way
+ * for those.
+ */
+import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
+
+/** Lambda's response payload limit is 6 MB; keep headroom for headers and JSON framing. */
+export const MAX_RESPONSE_BYTES = 6 * 1024 * 1024 - 64 * 1024;
+
+export function eventToRequest(event: APIGatewayProxyEventV2): Request {
+  const headers = new Headers();
+  for (const [k, v] of Object.entries(event.headers ?? {})) if (v !== undefined) headers.set(k, v);
+  if (event.cookies?.length) headers.set('cookie', event.cookies.join('; '));
+  const host = headers.get('host') ?? event.requestContext.domainName ?? 'localhost';
+  const proto = headers.get('x-forwarded-proto') ?? 'https';
+  const query = event.rawQueryString ? `?${event.rawQueryString}` : '';
+  const url = `${proto}://${host}${event.rawPath}${query}`;
+  const method = event.requestContext.http.method;
+  let body: Uint8Array | undefined;
+  if (event.body !== undefined && event.body !== null && method !== 'GET' && method !== 'HEAD') {
+    body = event.isBase64Encoded ? Buffer.from(event.body, 'base64') : new TextEncoder().encode(event.body);
+  }
+  return new Request(url, { method, headers, body });
+}
+
+const TEXT = /^(application\/(dicom\+)?json|application\/vnd\.sun\.wadl\+xml|text\/)/;
+
+export async function responseToResult(response: Response): Promise<APIGatewayProxyStructuredResultV2> {
+  const headers: Record<string, string> = {};
+  response.headers.forEach((v, k) => (headers[k] = v));
+  const bytes = response.body ? new Uint8Array(await response.arrayBuffer()) : new Uint8Array(0);
+  const contentType = headers['content-type'] ?? '';
+  const isText = TEXT.test(contentType);
+  const encodedSize = isText ? bytes.byteLength : Math.ceil(bytes.byteLength / 3) * 4;
+  if (encodedSize > MAX_RESPONSE_BYTES) {
+    return {
+      statusCode: 413,
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ code: 'PAYLOAD_TOO_LARGE', message: 'The response exceeds the 6 MB Lambda limit: retrieve fewer instances per request, frames, or use the large-object download path.' }),
+    };
+  }
+  return {
+    statusCode: response.status,
+    headers,
+    body: isText ? new TextDecoder().decode(bytes) : Buffer.from(bytes).toString('base64'),
+    isBase64Encoded: !isText,
+  };
+}

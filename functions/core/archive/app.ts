@@ -1,0 +1,294 @@
+/**
+ * The DICOMweb HTTP surface (PS3.18 §10) over Web-standard Request/Response:
+ * one route table used by the embedded server and by every Lambda handler.
+ * Routes parse and validate the request, call a transaction, and shape the
+ * response; errors become statuses only here, through the one error table.
+ */
+import type { ArchiveContext } from './context';
+import { ArchiveError, ERRORS, toArchiveError } from './errors';
+import { iterate, toReadableStream } from './bytes';
+import { storeInstance } from './store';
+import { searchForInstances, searchForSeries, searchForStudies, type SearchResult } from './search';
+import {
+  bulkDataParts,
+  commonTransferSyntaxes,
+  frameMediaType,
+  frameParts,
+  frameTransferSyntax,
+  instanceParts,
+  metadataJson,
+  parseFrameList,
+  type OutPart,
+} from './retrieve';
+import { deleteResources } from './delete';
+import type { InstanceRecord } from './ports';
+import { isValidUID } from '../dicom/uid';
+import { TransferSyntax } from '../dicom/tags';
+import { ResourceUrls, requestOrigin } from '../dicomweb/urls';
+import { buildStoreResponse, type StoreOutcome } from '../dicomweb/stow-response';
+import { parseQidoQuery, type QidoLevel } from '../dicomweb/qido-query';
+import { readMultipart, parseMultipartRelated, writeMultipart } from '../dicomweb/multipart';
+import { parseMediaType } from '../dicomweb/media-type';
+import { negotiate, type Offer } from '../dicomweb/accept';
+import { capabilitiesDocument } from '../dicomweb/capabilities';
+
+export type Service = 'stow' | 'qido' | 'wado' | 'delete' | 'meta';
+
+interface RouteContext {
+  request: Request;
+  url: URL;
+  params: Record<string, string>;
+  urls: ResourceUrls;
+}
+
+export interface Route {
+  method: string;
+  /** template, e.g. /studies/{study}/series */
+  path: string;
+  pattern: RegExp;
+  names: string[];
+  service: Service;
+  name: string;
+  run: (rc: RouteContext) => Promise<Response>;
+}
+
+export interface DicomWebAppOptions {
+  /** Path prefix of the DICOMweb root, e.g. "/dicom-web". */
+  basePath: string;
+  /** Only serve routes of these services (a Lambda handler serves one). */
+  services?: Service[];
+}
+
+const JSON_TYPE = 'application/dicom+json';
+const UID = '([^/]+)';
+
+function route(method: string, path: string, service: Service, name: string, run: Route['run']): Route {
+  const names: string[] = [];
+  const source = path.replace(/\{(\w+)\}/g, (_, n: string) => {
+    names.push(n);
+    return UID;
+  });
+  return { method, path, pattern: new RegExp(`^${source}/?$`), names, service, name, run };
+}
+
+function json(status: number, body: unknown, headers: Record<string, string> = {}): Response {
+  return new Response(JSON.stringify(body), { status, headers: { 'Content-Type': JSON_TYPE, ...headers } });
+}
+
+function errorResponse(error: ArchiveError): Response {
+  // PS3.18 §8.6.3 lets the body explain; never include internals for a 500.
+  const message = error.code === 'INTERNAL' ? ERRORS.INTERNAL.message : error.detail ?? ERRORS[error.code].message;
+  return new Response(JSON.stringify({ code: error.code, message }), {
+    status: error.status,
+    headers: { 'Content-Type': 'application/json' },
+  });
+}
+
+function requireUIDs(params: Record<string, string>): void {
+  for (const [name, value] of Object.entries(params)) {
+    if (['study', 'series', 'instance'].includes(name) && !isValidUID(value)) throw new ArchiveError('INVALID_UID', `invalid ${name} UID in the path`);
+  }
+}
+
+function acceptOf(rc: RouteContext): { header?: string; query?: string[] } {
+  const q = rc.url.searchParams.getAll('accept');
+  return { header: rc.request.headers.get('accept') ?? undefined, query: q.length ? q : undefined };
+}
+
+function multipartResponse(type: string, parts: AsyncIterable<OutPart>, extra: Record<string, string> = {}): Response {
+  const out = writeMultipart(parts);
+  return new Response(out.stream, { status: 200, headers: { 'Content-Type': out.contentType(type), ...extra } });
+}
+
+/** Pull the first part before answering, so an error (404/406) becomes a status, not a broken 200. */
+async function primed(parts: AsyncGenerator<OutPart>): Promise<AsyncIterable<OutPart>> {
+  const first = await parts.next();
+  return (async function* () {
+    if (first.done) return;
+    yield first.value;
+    yield* parts;
+  })();
+}
+
+async function allRecords(ctx: ArchiveContext, study: string, series?: string, withMetadata = false): Promise<InstanceRecord[]> {
+  const out: InstanceRecord[] = [];
+  for await (const r of ctx.index.listInstances(study, series, { withMetadata })) out.push(r);
+  if (out.length === 0) throw new ArchiveError('NOT_FOUND');
+  return out;
+}
+
+async function oneRecord(ctx: ArchiveContext, p: Record<string, string>, withMetadata = false): Promise<InstanceRecord> {
+  const r = await ctx.index.getInstance({ studyInstanceUID: p.study!, seriesInstanceUID: p.series, sopInstanceUID: p.instance! }, { withMetadata });
+  if (!r) throw new ArchiveError('NOT_FOUND');
+  return r;
+}
+
+export function createDicomWebApp(ctx: ArchiveContext, options: DicomWebAppOptions) {
+  const basePath = options.basePath.replace(/\/$/, '');
+
+  const store = async (rc: RouteContext): Promise<Response> => {
+    const contentType = rc.request.headers.get('content-type');
+    if (!contentType) throw new ArchiveError('UNSUPPORTED_MEDIA_TYPE', 'Content-Type is required');
+    const declared = Number(rc.request.headers.get('content-length') ?? '0');
+    if (declared > ctx.limits.maxRequestBytes) throw new ArchiveError('PAYLOAD_TOO_LARGE');
+    const mt = parseMediaType(contentType);
+    const outcomes: StoreOutcome[] = [];
+    const study = rc.params.study;
+    const storeRequest = { studyInstanceUID: study, instanceURL: (a: string, b: string, c: string) => rc.urls.instance(a, b, c) };
+    const body = rc.request.body ? iterate(rc.request.body) : (async function* () {})();
+    if (mt.type === 'application/dicom') {
+      outcomes.push(await storeInstance(ctx, body, storeRequest));
+    } else if (mt.type === 'multipart/related') {
+      const { boundary, type } = parseMultipartRelated(contentType);
+      if (type !== undefined && type.toLowerCase() !== 'application/dicom') {
+        throw new ArchiveError('UNSUPPORTED_MEDIA_TYPE', 'only type="application/dicom" is accepted by STOW-RS here');
+      }
+      for await (const part of readMultipart(body, boundary, { maxParts: ctx.limits.maxParts, maxHeaderBytes: 16 * 1024, maxBodyBytes: ctx.limits.maxRequestBytes })) {
+        const partType = part.contentType ? parseMediaType(part.contentType).type : 'application/dicom';
+        if (partType !== 'application/dicom') {
+          for await (const _ of part.body) { /* drain */ }
+          outcomes.push({ kind: 'failed', failureReason: 0xc000 });
+          continue;
+        }
+        outcomes.push(await storeInstance(ctx, part.body, storeRequest));
+      }
+      if (outcomes.length === 0) throw new ArchiveError('MULTIPART_MALFORMED', 'the body has no parts');
+    } else {
+      throw new ArchiveError('UNSUPPORTED_MEDIA_TYPE', 'use multipart/related; type="application/dicom"');
+    }
+    const result = buildStoreResponse(outcomes, study ? rc.urls.study(study) : undefined);
+    ctx.log.info('stow.done', { stored: outcomes.filter((o) => o.kind === 'stored').length, failed: outcomes.filter((o) => o.kind === 'failed').length });
+    return json(result.status, result.body);
+  };
+
+  const search = (level: QidoLevel, run: (q: ReturnType<typeof parseQidoQuery>, rc: RouteContext) => Promise<SearchResult>) =>
+    async (rc: RouteContext): Promise<Response> => {
+      const chosen = negotiate(acceptOf(rc).header, acceptOf(rc).query, [{ mediaType: JSON_TYPE }, { mediaType: 'application/json' }]);
+      if (!chosen) throw new ArchiveError('NOT_ACCEPTABLE', 'QIDO-RS answers application/dicom+json');
+      const query = parseQidoQuery(rc.url.searchParams, level, { limits: { defaultLimit: ctx.limits.defaultQueryLimit, maxLimit: ctx.limits.maxQueryLimit } });
+      const { results, more } = await run(query, rc);
+      const headers: Record<string, string> = {};
+      // PS3.18 §8.3.4.4 / §10.6.3.3: tell the client the list was cut.
+      if (more || query.limitCapped) headers['Warning'] = '299 dicomweb: There are additional results that can be requested';
+      if (results.length === 0) return new Response(null, { status: 204, headers });
+      return json(200, results, headers);
+    };
+
+  const retrieveInstances = async (rc: RouteContext, records: InstanceRecord[]): Promise<Response> => {
+    const syntaxes = commonTransferSyntaxes(records);
+    const offers: Offer[] = [{ mediaType: 'multipart/related', type: 'application/dicom', transferSyntaxes: syntaxes, defaultTransferSyntax: TransferSyntax.ExplicitVRLittleEndian }];
+    const chosen = negotiate(acceptOf(rc).header, acceptOf(rc).query, offers);
+    if (!chosen) throw new ArchiveError('NOT_ACCEPTABLE', `available transfer syntaxes: ${syntaxes.join(', ') || 'mixed: use transfer-syntax=*'}`);
+    const ts = chosen.transferSyntax ?? TransferSyntax.ExplicitVRLittleEndian;
+    const parts = await primed(instanceParts(ctx, records, ts, rc.urls));
+    return multipartResponse('application/dicom', parts);
+  };
+
+  const metadata = async (rc: RouteContext, records: AsyncIterable<InstanceRecord>): Promise<Response> => {
+    const chosen = negotiate(acceptOf(rc).header, acceptOf(rc).query, [{ mediaType: JSON_TYPE }, { mediaType: 'application/json' }]);
+    if (!chosen) throw new ArchiveError('NOT_ACCEPTABLE', 'metadata is served as application/dicom+json');
+    return new Response(toReadableStream(metadataJson(records, rc.urls)), { status: 200, headers: { 'Content-Type': JSON_TYPE } });
+  };
+
+  const frames = async (rc: RouteContext): Promise<Response> => {
+    const list = parseFrameList(rc.params.frames!);
+    const record = await oneRecord(ctx, rc.params);
+    const ts = frameTransferSyntax(record);
+    const media = frameMediaType(ts);
+    const offers: Offer[] = [{ mediaType: 'multipart/related', type: media, transferSyntaxes: [ts], defaultTransferSyntax: media === 'application/octet-stream' ? TransferSyntax.ExplicitVRLittleEndian : ts }];
+    if (media !== 'application/octet-stream') offers.push({ mediaType: 'multipart/related', type: 'application/octet-stream', transferSyntaxes: [ts], defaultTransferSyntax: TransferSyntax.ExplicitVRLittleEndian });
+    const chosen = negotiate(acceptOf(rc).header, acceptOf(rc).query, offers);
+    if (!chosen) throw new ArchiveError('NOT_ACCEPTABLE', `frames are available as ${media}; transfer-syntax=${ts}`);
+    const parts = await primed(frameParts(ctx, record, list, rc.urls));
+    return multipartResponse(chosen.type ?? media, parts);
+  };
+
+  const bulk = async (rc: RouteContext): Promise<Response> => {
+    const path = rc.params.path!;
+    if (!/^[0-9A-Fa-f]{8}(\.[0-9]{1,6}\.[0-9A-Fa-f]{8})*$/.test(path)) throw new ArchiveError('NOT_FOUND');
+    const record = await oneRecord(ctx, rc.params);
+    const chosen = negotiate(acceptOf(rc).header, acceptOf(rc).query, [
+      { mediaType: 'multipart/related', type: 'application/octet-stream', transferSyntaxes: [frameTransferSyntax(record)], defaultTransferSyntax: TransferSyntax.ExplicitVRLittleEndian },
+    ]);
+    if (!chosen) throw new ArchiveError('NOT_ACCEPTABLE');
+    const parts = await primed(bulkDataParts(ctx, record, path.toUpperCase(), rc.urls));
+    return multipartResponse('application/octet-stream', parts);
+  };
+
+  const remove = async (rc: RouteContext): Promise<Response> => {
+    await deleteResources(ctx, rc.params.study!, rc.params.series, rc.params.instance);
+    return new Response(null, { status: 204 });
+  };
+
+  const routes: Route[] = [
+    route('POST', '/studies', 'stow', 'storeInstances', store),
+    route('POST', '/studies/{study}', 'stow', 'storeInstances', store),
+
+    route('GET', '/studies', 'qido', 'searchForStudies', search('study', (q, rc) => searchForStudies(ctx, q, rc.urls))),
+    route('GET', '/series', 'qido', 'searchForSeries', search('series', (q, rc) => searchForSeries(ctx, q, {}, rc.urls))),
+    route('GET', '/instances', 'qido', 'searchForInstances', search('instance', (q, rc) => searchForInstances(ctx, q, {}, rc.urls))),
+    route('GET', '/studies/{study}/series', 'qido', 'searchForSeries', search('series', (q, rc) => searchForSeries(ctx, q, { studyInstanceUID: rc.params.study }, rc.urls))),
+    route('GET', '/studies/{study}/instances', 'qido', 'searchForInstances', search('instance', (q, rc) => searchForInstances(ctx, q, { studyInstanceUID: rc.params.study }, rc.urls))),
+    route('GET', '/studies/{study}/series/{series}/instances', 'qido', 'searchForInstances', search('instance', (q, rc) => searchForInstances(ctx, q, { studyInstanceUID: rc.params.study, seriesInstanceUID: rc.params.series }, rc.urls))),
+
+    route('GET', '/studies/{study}', 'wado', 'retrieveStudy', async (rc) => retrieveInstances(rc, await allRecords(ctx, rc.params.study!))),
+    route('GET', '/studies/{study}/series/{series}', 'wado', 'retrieveSeries', async (rc) => retrieveInstances(rc, await allRecords(ctx, rc.params.study!, rc.params.series))),
+    route('GET', '/studies/{study}/series/{series}/instances/{instance}', 'wado', 'retrieveInstance', async (rc) => retrieveInstances(rc, [await oneRecord(ctx, rc.params)])),
+    route('GET', '/studies/{study}/metadata', 'wado', 'retrieveStudyMetadata', async (rc) => metadata(rc, (async function* () { yield* await allRecords(ctx, rc.params.study!, undefined, true); })())),
+    route('GET', '/studies/{study}/series/{series}/metadata', 'wado', 'retrieveSeriesMetadata', async (rc) => metadata(rc, (async function* () { yield* await allRecords(ctx, rc.params.study!, rc.params.series, true); })())),
+    route('GET', '/studies/{study}/series/{series}/instances/{instance}/metadata', 'wado', 'retrieveInstanceMetadata', async (rc) => {
+      const r = await oneRecord(ctx, rc.params, true);
+      return metadata(rc, (async function* () { yield r; })());
+    }),
+    route('GET', '/studies/{study}/series/{series}/instances/{instance}/frames/{frames}', 'wado', 'retrieveInstanceFrames', frames),
+    route('GET', '/studies/{study}/series/{series}/instances/{instance}/bulkdata/{path}', 'wado', 'retrieveBulkData', bulk),
+
+    route('DELETE', '/studies/{study}', 'delete', 'deleteStudy', remove),
+    route('DELETE', '/studies/{study}/series/{series}', 'delete', 'deleteSeries', remove),
+    route('DELETE', '/studies/{study}/series/{series}/instances/{instance}', 'delete', 'deleteInstance', remove),
+  ];
+  const served = routes.filter((r) => !options.services || options.services.includes(r.service));
+
+  async function handle(request: Request): Promise<Response> {
+    const started = Date.now();
+    let routeName = 'none';
+    try {
+      const url = new URL(request.url);
+      if (!url.pathname.startsWith(basePath)) throw new ArchiveError('ROUTE_NOT_FOUND');
+      const path = url.pathname.slice(basePath.length) || '/';
+      const method = request.method === 'HEAD' ? 'GET' : request.method;
+      if (method === 'OPTIONS') {
+        if (path === '/' || path === '') {
+          return new Response(capabilitiesDocument(routes, `${requestOrigin(url, request.headers)}${basePath}`), {
+            status: 200,
+            headers: { 'Content-Type': 'application/vnd.sun.wadl+xml', Allow: 'GET, POST, DELETE, OPTIONS' },
+          });
+        }
+        const allowed = routes.filter((r) => r.pattern.test(path)).map((r) => r.method);
+        if (allowed.length === 0) throw new ArchiveError('ROUTE_NOT_FOUND');
+        return new Response(null, { status: 204, headers: { Allow: [...new Set([...allowed, 'OPTIONS'])].join(', ') } });
+      }
+      const candidates = served.filter((r) => r.pattern.test(path));
+      const match = candidates.find((r) => r.method === method);
+      if (!match) throw new ArchiveError(candidates.length > 0 ? 'METHOD_NOT_ALLOWED' : 'ROUTE_NOT_FOUND');
+      routeName = match.name;
+      const m = match.pattern.exec(path)!;
+      const params: Record<string, string> = {};
+      match.names.forEach((n, i) => (params[n] = decodeURIComponent(m[i + 1]!)));
+      requireUIDs(params);
+      const urls = new ResourceUrls(`${requestOrigin(url, request.headers)}${basePath}`);
+      const response = await match.run({ request, url, params, urls });
+      ctx.log.info('request', { route: routeName, status: response.status, ms: Date.now() - started });
+      return response;
+    } catch (error) {
+      const e = toArchiveError(error);
+      if (e.status >= 500) ctx.log.error('request.failed', { route: routeName, code: e.code, cause: (error as Error)?.name, stack: (error as Error)?.stack?.split('\n').slice(0, 4).join(' | ') });
+      else ctx.log.info('request', { route: routeName, status: e.status, code: e.code, ms: Date.now() - started });
+      return errorResponse(e);
+    }
+  }
+
+  return { handle, routes: served };
+}
+
+export type DicomWebApp = ReturnType<typeof createDicomWebApp>;

@@ -1,0 +1,94 @@
+/** Small helpers over Uint8Array and async iterables (Web-standard types only). */
+
+export function concatBytes(chunks: readonly Uint8Array[], total?: number): Uint8Array {
+  if (chunks.length === 1) return chunks[0]!;
+  const size = total ?? chunks.reduce((n, c) => n + c.byteLength, 0);
+  const out = new Uint8Array(size);
+  let at = 0;
+  for (const c of chunks) {
+    out.set(c, at);
+    at += c.byteLength;
+  }
+  return out;
+}
+
+export async function collect(source: AsyncIterable<Uint8Array>, maxBytes = Number.MAX_SAFE_INTEGER): Promise<Uint8Array> {
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  for await (const chunk of source) {
+    total += chunk.byteLength;
+    if (total > maxBytes) throw Object.assign(new Error('body too large'), { code: 'PAYLOAD_TOO_LARGE' });
+    chunks.push(chunk);
+  }
+  return concatBytes(chunks, total);
+}
+
+export async function drain(source: AsyncIterable<Uint8Array>): Promise<void> {
+  for await (const _ of source) {
+    // discard
+  }
+}
+
+export async function* once(bytes: Uint8Array): AsyncGenerator<Uint8Array> {
+  yield bytes;
+}
+
+/** Adapt a Web ReadableStream to an async iterable (Node 22 streams are iterable already; this keeps types honest). */
+export function iterate(stream: ReadableStream<Uint8Array> | AsyncIterable<Uint8Array>): AsyncIterable<Uint8Array> {
+  if (Symbol.asyncIterator in stream) return stream as AsyncIterable<Uint8Array>;
+  const s = stream as ReadableStream<Uint8Array>;
+  return {
+    async *[Symbol.asyncIterator]() {
+      const reader = s.getReader();
+      try {
+        for (;;) {
+          const { done, value } = await reader.read();
+          if (done) return;
+          yield value;
+        }
+      } finally {
+        reader.releaseLock();
+      }
+    },
+  };
+}
+
+/** A ReadableStream that pulls from an async iterable (back-pressure: one chunk per pull). */
+export function toReadableStream(source: AsyncIterable<Uint8Array>): ReadableStream<Uint8Array> {
+  const it = source[Symbol.asyncIterator]();
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      try {
+        const { done, value } = await it.next();
+        if (done) controller.close();
+        else controller.enqueue(value);
+      } catch (error) {
+        controller.error(error);
+      }
+    },
+    async cancel() {
+      await it.return?.();
+    },
+  });
+}
+
+/** Zero the 128-byte preamble of a Part 10 stream (PS3.10 §7.1): it may carry non-DICOM content (e.g. a TIFF or executable polyglot). */
+export async function* zeroPreamble(source: AsyncIterable<Uint8Array>): AsyncGenerator<Uint8Array> {
+  let seen = 0;
+  for await (const chunk of source) {
+    if (seen >= 128) {
+      yield chunk;
+      continue;
+    }
+    const copy = new Uint8Array(chunk);
+    copy.fill(0, 0, Math.min(128 - seen, copy.byteLength));
+    seen += chunk.byteLength;
+    yield copy;
+  }
+}
+
+export function hex(bytes: Uint8Array): string {
+  let s = '';
+  for (const b of bytes) s += b.toString(16).padStart(2, '0');
+  return s;
+}

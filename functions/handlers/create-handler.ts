@@ -1,0 +1,24 @@
+/**
+ * One thin Lambda handler per service: API Gateway event → Web Request →
+ * the shared DICOMweb routes → API Gateway result. The archive is built once
+ * per cold start. middy carries the cross-cutting parts: a PHI-free access
+ * log line and a last-resort error boundary (500 without internals).
+ */
+import middy from '@middy/core';
+import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
+import { createDicomWebApp, type Service, type DicomWebApp } from '../core/archive/app';
+import { createAwsContext } from '../adapters/aws/aws-context';
+import { eventToRequest, responseToResult } from '../adapters/lambda/api-gateway';
+
+export function createHandler(service: Service) {
+  let app: DicomWebApp | undefined;
+  const base = async (event: APIGatewayProxyEventV2, _context: Context): Promise<APIGatewayProxyStructuredResultV2> => {
+    app ??= createDicomWebApp(createAwsContext(), { basePath: process.env.DICOMWEB_BASE_PATH ?? '/dicom-web', services: [service, 'meta'] });
+    return responseToResult(await app.handle(eventToRequest(event)));
+  };
+  return middy(base).onError(async (request) => {
+    // Never echo the error: it may carry internals. The core already logged a PHI-free line.
+    console.error(JSON.stringify({ level: 'error', message: 'handler.unhandled', name: (request.error as Error | undefined)?.name }));
+    request.response = { statusCode: 500, headers: { 'content-type': 'application/json' }, body: JSON.stringify({ code: 'INTERNAL', message: 'Internal server error.' }) };
+  });
+}

@@ -1,0 +1,4 @@
+import { createHandler } from './create-handler';
+
+/** Lambda entry point for the DELETE service (API Gateway HTTP API, payload 2.0). */
+export const handler = createHandler('delete');
