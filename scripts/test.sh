@@ -27,8 +27,7 @@ jest_rc=$?
 
 passed=0; failed=0
 if [ -s "$counts" ]; then
-  passed=$(node -e "console.log(require('$counts').passed)")
-  failed=$(node -e "console.log(require('$counts').failed)")
+  read -r passed failed < <(node -e "const c=JSON.parse(require('fs').readFileSync(process.argv[1],'utf8')); console.log(c.passed, c.failed)" "$counts")
 fi
 rm -f "$counts"
 failed=$((failed + typecheck_failed))

@@ -33,7 +33,7 @@ export function multipartBody(parts: Uint8Array[], boundary = 'TEST-BOUNDARY-123
 
 export async function stow(base: string, parts: Uint8Array[], study?: string): Promise<{ status: number; json: any }> {
   const { body, contentType } = multipartBody(parts);
-  const res = await fetch(`${base}/studies${study ? `/${study}` : ''}`, { method: 'POST', body, headers: { 'Content-Type': contentType, Accept: 'application/dicom+json' } });
+  const res = await fetch(`${base}/studies${study ? `/${study}` : ''}`, { method: 'POST', body: body as unknown as BodyInit, headers: { 'Content-Type': contentType, Accept: 'application/dicom+json' } });
   const text = await res.text();
   return { status: res.status, json: text ? JSON.parse(text) : undefined };
 }

@@ -40,6 +40,21 @@ function toRequest(req: http.IncomingMessage, origin: string, signal: AbortSigna
   } as RequestInit);
 }
 
+function waitForDrain(res: http.ServerResponse): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    const onDrain = () => {
+      res.off('close', onClose);
+      resolve();
+    };
+    const onClose = () => {
+      res.off('drain', onDrain);
+      reject(new Error('client closed'));
+    };
+    res.once('drain', onDrain);
+    res.once('close', onClose);
+  });
+}
+
 async function writeResponse(res: http.ServerResponse, response: Response, head: boolean): Promise<void> {
   const headers: Record<string, string> = {};
   response.headers.forEach((v, k) => (headers[k] = v));
@@ -54,10 +69,7 @@ async function writeResponse(res: http.ServerResponse, response: Response, head:
     for (;;) {
       const { done, value } = await reader.read();
       if (done) break;
-      if (!res.write(value)) await new Promise<void>((resolve, reject) => {
-        res.once('drain', resolve);
-        res.once('close', () => reject(new Error('client closed')));
-      });
+      if (!res.write(value)) await waitForDrain(res);
     }
     res.end();
   } catch {
@@ -74,6 +86,8 @@ export function startServer(handler: WebHandler, options: ServerOptions): Promis
       const origin = `http://${req.headers.host && /^[A-Za-z0-9.\-:\[\]]+$/.test(req.headers.host) ? req.headers.host : `${options.host}:${options.port}`}`;
       const response = await handler(toRequest(req, origin, abort.signal));
       await writeResponse(res, response, req.method === 'HEAD');
+      // An early answer (413, 415…) leaves the body unread: discard it so the client sees the status, not a reset.
+      if (!req.complete) req.resume();
     } catch {
       if (!res.headersSent) {
         res.writeHead(500, { 'Content-Type': 'application/json' });

@@ -23,7 +23,7 @@ export function eventToRequest(event: APIGatewayProxyEventV2): Request {
   if (event.body !== undefined && event.body !== null && method !== 'GET' && method !== 'HEAD') {
     body = event.isBase64Encoded ? Buffer.from(event.body, 'base64') : new TextEncoder().encode(event.body);
   }
-  return new Request(url, { method, headers, body });
+  return new Request(url, { method, headers, body: body as BodyInit | undefined });
 }
 
 const TEXT = /^(application\/(dicom\+)?json|application\/vnd\.sun\.wadl\+xml|text\/)/;

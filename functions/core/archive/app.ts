@@ -8,7 +8,7 @@ import type { ArchiveContext } from './context';
 import { ArchiveError, ERRORS, toArchiveError } from './errors';
 import { iterate, toReadableStream } from './bytes';
 import { storeInstance } from './store';
-import { searchForInstances, searchForSeries, searchForStudies, type SearchResult } from './search';
+import { searchForInstances, searchForSeries, searchForStudies, type SearchResult, type SearchScope } from './search';
 import {
   bulkDataParts,
   commonTransferSyntaxes,
@@ -26,7 +26,7 @@ import { isValidUID } from '../dicom/uid';
 import { TransferSyntax } from '../dicom/tags';
 import { ResourceUrls, requestOrigin } from '../dicomweb/urls';
 import { buildStoreResponse, type StoreOutcome } from '../dicomweb/stow-response';
-import { parseQidoQuery, type QidoLevel } from '../dicomweb/qido-query';
+import { parseQidoQuery, type QidoLevel, type QidoQuery } from '../dicomweb/qido-query';
 import { readMultipart, parseMultipartRelated, writeMultipart } from '../dicomweb/multipart';
 import { parseMediaType } from '../dicomweb/media-type';
 import { negotiate, type Offer } from '../dicomweb/accept';
@@ -161,12 +161,18 @@ export function createDicomWebApp(ctx: ArchiveContext, options: DicomWebAppOptio
     return json(result.status, result.body);
   };
 
-  const search = (level: QidoLevel, run: (q: ReturnType<typeof parseQidoQuery>, rc: RouteContext) => Promise<SearchResult>) =>
+  const search = (level: QidoLevel, run: (q: QidoQuery, scope: SearchScope, urls: ResourceUrls) => Promise<SearchResult>) =>
     async (rc: RouteContext): Promise<Response> => {
       const chosen = negotiate(acceptOf(rc).header, acceptOf(rc).query, [{ mediaType: JSON_TYPE }, { mediaType: 'application/json' }]);
       if (!chosen) throw new ArchiveError('NOT_ACCEPTABLE', 'QIDO-RS answers application/dicom+json');
-      const query = parseQidoQuery(rc.url.searchParams, level, { limits: { defaultLimit: ctx.limits.defaultQueryLimit, maxLimit: ctx.limits.maxQueryLimit } });
-      const { results, more } = await run(query, rc);
+      const scope: SearchScope = { studyInstanceUID: rc.params.study, seriesInstanceUID: rc.params.series };
+      const params = new URLSearchParams(rc.url.searchParams);
+      params.delete('accept');
+      const query = parseQidoQuery(params, level, {
+        scope,
+        limits: { defaultLimit: ctx.limits.defaultQueryLimit, maxLimit: ctx.limits.maxQueryLimit },
+      });
+      const { results, more } = await run(query, scope, rc.urls);
       const headers: Record<string, string> = {};
       // PS3.18 §8.3.4.4 / §10.6.3.3: tell the client the list was cut.
       if (more || query.limitCapped) headers['Warning'] = '299 dicomweb: There are additional results that can be requested';
@@ -184,7 +190,7 @@ export function createDicomWebApp(ctx: ArchiveContext, options: DicomWebAppOptio
     return multipartResponse('application/dicom', parts);
   };
 
-  const metadata = async (rc: RouteContext, records: AsyncIterable<InstanceRecord>): Promise<Response> => {
+  const metadata = async (rc: RouteContext, records: InstanceRecord[]): Promise<Response> => {
     const chosen = negotiate(acceptOf(rc).header, acceptOf(rc).query, [{ mediaType: JSON_TYPE }, { mediaType: 'application/json' }]);
     if (!chosen) throw new ArchiveError('NOT_ACCEPTABLE', 'metadata is served as application/dicom+json');
     return new Response(toReadableStream(metadataJson(records, rc.urls)), { status: 200, headers: { 'Content-Type': JSON_TYPE } });
@@ -224,22 +230,19 @@ export function createDicomWebApp(ctx: ArchiveContext, options: DicomWebAppOptio
     route('POST', '/studies', 'stow', 'storeInstances', store),
     route('POST', '/studies/{study}', 'stow', 'storeInstances', store),
 
-    route('GET', '/studies', 'qido', 'searchForStudies', search('study', (q, rc) => searchForStudies(ctx, q, rc.urls))),
-    route('GET', '/series', 'qido', 'searchForSeries', search('series', (q, rc) => searchForSeries(ctx, q, {}, rc.urls))),
-    route('GET', '/instances', 'qido', 'searchForInstances', search('instance', (q, rc) => searchForInstances(ctx, q, {}, rc.urls))),
-    route('GET', '/studies/{study}/series', 'qido', 'searchForSeries', search('series', (q, rc) => searchForSeries(ctx, q, { studyInstanceUID: rc.params.study }, rc.urls))),
-    route('GET', '/studies/{study}/instances', 'qido', 'searchForInstances', search('instance', (q, rc) => searchForInstances(ctx, q, { studyInstanceUID: rc.params.study }, rc.urls))),
-    route('GET', '/studies/{study}/series/{series}/instances', 'qido', 'searchForInstances', search('instance', (q, rc) => searchForInstances(ctx, q, { studyInstanceUID: rc.params.study, seriesInstanceUID: rc.params.series }, rc.urls))),
+    route('GET', '/studies', 'qido', 'searchForStudies', search('study', (q, _scope, urls) => searchForStudies(ctx, q, urls))),
+    route('GET', '/series', 'qido', 'searchForSeries', search('series', (q, scope, urls) => searchForSeries(ctx, q, scope, urls))),
+    route('GET', '/instances', 'qido', 'searchForInstances', search('instance', (q, scope, urls) => searchForInstances(ctx, q, scope, urls))),
+    route('GET', '/studies/{study}/series', 'qido', 'searchForSeries', search('series', (q, scope, urls) => searchForSeries(ctx, q, scope, urls))),
+    route('GET', '/studies/{study}/instances', 'qido', 'searchForInstances', search('instance', (q, scope, urls) => searchForInstances(ctx, q, scope, urls))),
+    route('GET', '/studies/{study}/series/{series}/instances', 'qido', 'searchForInstances', search('instance', (q, scope, urls) => searchForInstances(ctx, q, scope, urls))),
 
     route('GET', '/studies/{study}', 'wado', 'retrieveStudy', async (rc) => retrieveInstances(rc, await allRecords(ctx, rc.params.study!))),
     route('GET', '/studies/{study}/series/{series}', 'wado', 'retrieveSeries', async (rc) => retrieveInstances(rc, await allRecords(ctx, rc.params.study!, rc.params.series))),
     route('GET', '/studies/{study}/series/{series}/instances/{instance}', 'wado', 'retrieveInstance', async (rc) => retrieveInstances(rc, [await oneRecord(ctx, rc.params)])),
-    route('GET', '/studies/{study}/metadata', 'wado', 'retrieveStudyMetadata', async (rc) => metadata(rc, (async function* () { yield* await allRecords(ctx, rc.params.study!, undefined, true); })())),
-    route('GET', '/studies/{study}/series/{series}/metadata', 'wado', 'retrieveSeriesMetadata', async (rc) => metadata(rc, (async function* () { yield* await allRecords(ctx, rc.params.study!, rc.params.series, true); })())),
-    route('GET', '/studies/{study}/series/{series}/instances/{instance}/metadata', 'wado', 'retrieveInstanceMetadata', async (rc) => {
-      const r = await oneRecord(ctx, rc.params, true);
-      return metadata(rc, (async function* () { yield r; })());
-    }),
+    route('GET', '/studies/{study}/metadata', 'wado', 'retrieveStudyMetadata', async (rc) => metadata(rc, await allRecords(ctx, rc.params.study!, undefined, true))),
+    route('GET', '/studies/{study}/series/{series}/metadata', 'wado', 'retrieveSeriesMetadata', async (rc) => metadata(rc, await allRecords(ctx, rc.params.study!, rc.params.series, true))),
+    route('GET', '/studies/{study}/series/{series}/instances/{instance}/metadata', 'wado', 'retrieveInstanceMetadata', async (rc) => metadata(rc, [await oneRecord(ctx, rc.params, true)])),
     route('GET', '/studies/{study}/series/{series}/instances/{instance}/frames/{frames}', 'wado', 'retrieveInstanceFrames', frames),
     route('GET', '/studies/{study}/series/{series}/instances/{instance}/bulkdata/{path}', 'wado', 'retrieveBulkData', bulk),
 

@@ -22,6 +22,7 @@ export const ERRORS = {
   PAYLOAD_TOO_LARGE: { status: 413, message: 'The request body exceeds the size limit.' },
   MULTIPART_LIMIT: { status: 413, message: 'The multipart/related body exceeds a limit (parts or size).' },
   UNSUPPORTED_MEDIA_TYPE: { status: 415, message: 'The Content-Type is not supported here.' },
+  INVALID_MEDIA_TYPE: { status: 415, message: 'The Content-Type is not a valid media type.' },
   FRAME_OUT_OF_RANGE: { status: 404, message: 'A requested frame does not exist in the instance.' },
   RANGE_NOT_SATISFIABLE: { status: 416, message: 'The requested byte range cannot be served.' },
   TIMEOUT: { status: 503, message: 'The request took too long.' },

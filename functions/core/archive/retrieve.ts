@@ -81,7 +81,7 @@ export function instanceMetadata(r: InstanceRecord, urls: ResourceUrls): DicomJs
 }
 
 /** JSON array streamed record by record, so a 2,000-instance study never becomes one giant string. */
-export async function* metadataJson(records: AsyncIterable<InstanceRecord>, urls: ResourceUrls): AsyncGenerator<Uint8Array> {
+export async function* metadataJson(records: Iterable<InstanceRecord> | AsyncIterable<InstanceRecord>, urls: ResourceUrls): AsyncGenerator<Uint8Array> {
   const enc = new TextEncoder();
   let first = true;
   for await (const r of records) {

@@ -89,7 +89,7 @@ export async function searchForStudies(ctx: ArchiveContext, query: QidoQuery, ur
   let skipped = 0;
   let more = false;
   for await (const summary of ctx.index.findStudies(studySearchHints(query))) {
-    let ds = summary.studyAttributes;
+    let ds: DicomJsonDataset = { ...summary.studyAttributes, [Tag.InstanceAvailability]: ONLINE };
     let aggregates: DicomJsonDataset | undefined;
     if (needAggregatesToMatch) {
       if (!matches(studyLevelOnly(query).filters, ds, { fuzzy: query.fuzzy })) continue;

@@ -99,9 +99,10 @@ export async function storeInstance(
   if (!isValidUID(study) || !isValidUID(series) || !isValidUID(sop) || !isValidUID(sopClass)) {
     return reject(FailureReason.DataSetDoesNotMatchSOPClass, 'MISSING_OR_INVALID_UID');
   }
-  // The file meta must describe the data set it wraps (PS3.10 §7.1).
-  const metaSop = firstString(parsed.fileMeta, Tag.MediaStorageSOPInstanceUID);
-  if (metaSop !== undefined && metaSop !== sop) return reject(FailureReason.DataSetDoesNotMatchSOPClass, 'META_SOP_MISMATCH');
+  // PS3.10 §7.1 wants MediaStorageSOPInstanceUID = SOPInstanceUID; real files break this often.
+  // The data set's UIDs are authoritative (they are what C-STORE would carry), so a mismatch is
+  // tolerated and only logged (docs/conformance.md).
+  if (firstString(parsed.fileMeta, Tag.MediaStorageSOPInstanceUID) !== sop) ctx.log.info('stow.instance.meta_sop_mismatch');
   if (request.studyInstanceUID !== undefined && request.studyInstanceUID !== study) {
     return reject(FailureReason.DataSetDoesNotMatchSOPClass, 'STUDY_UID_MISMATCH');
   }

@@ -31,6 +31,16 @@ export interface PixelDataLayout {
   frames: ByteRange[][];
   /** BitsAllocated=1 native frames: bit offset of each frame within its first byte. */
   bitOffsets?: number[];
+  /**
+   * Encapsulated: every fragment after the Basic Offset Table, in order (item values only).
+   * Lets a caller serve the whole stream (video) even when frames cannot be told apart.
+   */
+  fragments?: ByteRange[];
+  /**
+   * True when the frames cannot be located (e.g. NumberOfFrames disagrees with the
+   * offset tables and fragments, video syntaxes, missing Rows/Columns): `frames` is then empty.
+   */
+  framesUnknown?: boolean;
 }
 
 export interface BulkDataRef extends ByteRange {
@@ -51,7 +61,11 @@ export interface ParsedPart10 {
   pixelData?: PixelDataLayout;
   /** Large binary values left out of `dataset` (BulkDataURI targets). */
   bulkData: BulkDataRef[];
-  /** True for Deflated Explicit VR LE: offsets refer to the *inflated* data set bytes. */
+  /**
+   * True for Deflated Explicit VR LE: offsets refer to the *inflated* data set bytes, counted
+   * as if the inflated data set followed the file meta (i.e. offsets into
+   * `original[0, datasetOffset) + inflate(original[datasetOffset…])`, see `inflatePart10`).
+   */
   deflated: boolean;
   /** True when parsing stopped at pixel data (header-only fast path). */
   headerOnly: boolean;

@@ -1,0 +1,281 @@
+/**
+ * BlobStore over S3. Objects are immutable and written atomically: a single
+ * PutObject, or a multipart upload that becomes visible only at
+ * CompleteMultipartUpload and is aborted on any failure (so an aborted request
+ * body leaves neither an object nor billable parts behind).
+ *
+ * The client is built once per cold start by the caller (region, endpoint,
+ * forcePathStyle are its concern); this adapter reads no environment.
+ */
+import {
+  AbortMultipartUploadCommand,
+  CompleteMultipartUploadCommand,
+  CreateMultipartUploadCommand,
+  DeleteObjectCommand,
+  GetObjectCommand,
+  HeadObjectCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+  UploadPartCommand,
+  type CompletedPart,
+  type S3Client,
+} from '@aws-sdk/client-s3';
+import type { BlobInfo, BlobStore, ByteRangeRequest } from '../../core/archive/ports';
+
+export interface S3BlobStoreOptions {
+  /**
+   * Bytes buffered per multipart part (S3: ≥ 5 MiB except the last part,
+   * ≤ 10,000 parts, so 8 MiB parts allow objects up to ~78 GiB). Streams
+   * shorter than one part are sent with a single PutObject.
+   */
+  partSize?: number;
+  /** Parts uploaded concurrently while the stream is still being read (memory ≈ partSize × (queueSize + 1)). */
+  queueSize?: number;
+}
+
+const MIN_PART_SIZE = 5 * 1024 * 1024;
+const MAX_PARTS = 10_000;
+
+function blobNotFound(key: string, cause: unknown): Error {
+  // The key is a storage path built from UIDs: no PHI.
+  return Object.assign(new Error(`blob not found: ${key}`, { cause }), { code: 'BLOB_NOT_FOUND' });
+}
+
+function rangeNotSatisfiable(cause?: unknown): Error {
+  return Object.assign(new Error('byte range not satisfiable', { cause }), { code: 'RANGE_NOT_SATISFIABLE' });
+}
+
+function s3ErrorName(error: unknown): string | undefined {
+  return (error as { name?: string } | undefined)?.name;
+}
+
+function httpStatus(error: unknown): number | undefined {
+  return (error as { $metadata?: { httpStatusCode?: number } } | undefined)?.$metadata?.httpStatusCode;
+}
+
+function isNotFound(error: unknown): boolean {
+  const name = s3ErrorName(error);
+  return name === 'NoSuchKey' || name === 'NotFound' || (httpStatus(error) === 404 && name !== 'NoSuchBucket');
+}
+
+/** HTTP Range header (RFC 9110 §14.1.2; end inclusive like ours). S3 ignores a malformed Range and sends the whole object, so ours is validated. */
+function rangeHeader(range: ByteRangeRequest | undefined): string | undefined {
+  if (!range) return undefined;
+  const { start, end } = range;
+  if (!Number.isSafeInteger(start) || start < 0) throw rangeNotSatisfiable();
+  if (end === undefined) return `bytes=${start}-`;
+  if (!Number.isSafeInteger(end) || end < start) throw rangeNotSatisfiable();
+  return `bytes=${start}-${end}`;
+}
+
+function concat(chunks: Uint8Array[], total: number): Uint8Array {
+  if (chunks.length === 1) return chunks[0]!;
+  const out = new Uint8Array(total);
+  let at = 0;
+  for (const c of chunks) {
+    out.set(c, at);
+    at += c.byteLength;
+  }
+  return out;
+}
+
+export class S3BlobStore implements BlobStore {
+  private readonly partSize: number;
+  private readonly queueSize: number;
+
+  constructor(
+    private readonly client: S3Client,
+    private readonly bucket: string,
+    options: S3BlobStoreOptions = {},
+  ) {
+    this.partSize = Math.max(MIN_PART_SIZE, options.partSize ?? 8 * 1024 * 1024);
+    this.queueSize = Math.max(1, options.queueSize ?? 4);
+  }
+
+  async put(key: string, body: Uint8Array | AsyncIterable<Uint8Array>, options: { contentType?: string } = {}): Promise<BlobInfo> {
+    if (body instanceof Uint8Array) return this.putObject(key, body, options.contentType);
+
+    const it = body[Symbol.asyncIterator]();
+    // Buffer the first part: most DICOM objects are smaller and go out in one PutObject.
+    const first = await this.readPart(it);
+    if (first.done) return this.putObject(key, first.bytes, options.contentType);
+    return this.putMultipart(key, it, first.bytes, options.contentType);
+  }
+
+  async get(key: string, range?: ByteRangeRequest): Promise<AsyncIterable<Uint8Array>> {
+    const { body, skip, length } = await this.getObject(key, range);
+    return (async function* () {
+      let toSkip = skip;
+      let left = length;
+      for await (const raw of body as AsyncIterable<Uint8Array>) {
+        let chunk = raw instanceof Uint8Array ? raw : new Uint8Array(raw);
+        if (toSkip > 0) {
+          const n = Math.min(toSkip, chunk.byteLength);
+          toSkip -= n;
+          chunk = chunk.subarray(n);
+        }
+        if (chunk.byteLength > left) chunk = chunk.subarray(0, left);
+        left -= chunk.byteLength;
+        if (chunk.byteLength > 0) yield chunk;
+        if (left === 0) break;
+      }
+    })();
+  }
+
+  async getBytes(key: string, range?: ByteRangeRequest): Promise<Uint8Array> {
+    const { body, skip, length } = await this.getObject(key, range);
+    const bytes = await body.transformToByteArray();
+    const end = Math.min(bytes.byteLength, skip + length);
+    // A plain Uint8Array (not a Buffer), like the other adapters.
+    return new Uint8Array(bytes.buffer, bytes.byteOffset + Math.min(skip, end), Math.max(0, end - skip));
+  }
+
+  async head(key: string): Promise<BlobInfo | undefined> {
+    try {
+      const out = await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: key }));
+      return { size: out.ContentLength ?? 0 };
+    } catch (error) {
+      if (isNotFound(error)) return undefined;
+      throw error;
+    }
+  }
+
+  async delete(key: string): Promise<void> {
+    // S3 DeleteObject succeeds for a missing key: idempotent as the port requires.
+    await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: key }));
+  }
+
+  async *list(prefix: string): AsyncIterable<string> {
+    // S3 (general purpose buckets) lists in UTF-8 byte order, which is code-unit order for our
+    // ASCII keys. Each page is sorted anyway: a no-op on S3, and it orders the listing of
+    // stand-ins that walk directories (s3rver) as long as it fits one page (1,000 keys).
+    let token: string | undefined;
+    do {
+      const out = await this.client.send(
+        new ListObjectsV2Command({ Bucket: this.bucket, Prefix: prefix || undefined, ContinuationToken: token }),
+      );
+      const keys = (out.Contents ?? []).flatMap((o) => (o.Key === undefined ? [] : [o.Key]));
+      keys.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+      yield* keys;
+      token = out.IsTruncated ? out.NextContinuationToken : undefined;
+    } while (token);
+  }
+
+  // ---------------------------------------------------------------- internals
+
+  private async putObject(key: string, bytes: Uint8Array, contentType: string | undefined): Promise<BlobInfo> {
+    await this.client.send(
+      new PutObjectCommand({ Bucket: this.bucket, Key: key, Body: bytes, ContentLength: bytes.byteLength, ContentType: contentType }),
+    );
+    return { size: bytes.byteLength };
+  }
+
+  /** Reads until one part's worth of bytes is buffered, or the stream ends. */
+  private async readPart(it: AsyncIterator<Uint8Array>): Promise<{ bytes: Uint8Array; done: boolean }> {
+    const chunks: Uint8Array[] = [];
+    let total = 0;
+    while (total < this.partSize) {
+      const { done, value } = await it.next();
+      if (done) return { bytes: concat(chunks, total), done: true };
+      if (value.byteLength === 0) continue;
+      chunks.push(value);
+      total += value.byteLength;
+    }
+    return { bytes: concat(chunks, total), done: false };
+  }
+
+  private async putMultipart(
+    key: string,
+    it: AsyncIterator<Uint8Array>,
+    firstPart: Uint8Array,
+    contentType: string | undefined,
+  ): Promise<BlobInfo> {
+    const created = await this.client.send(
+      new CreateMultipartUploadCommand({ Bucket: this.bucket, Key: key, ContentType: contentType }),
+    );
+    const uploadId = created.UploadId!;
+    const parts: CompletedPart[] = [];
+    const inFlight = new Set<Promise<void>>();
+    let failure: { error: unknown } | undefined;
+    // Read through a function: TS would otherwise keep `failure` narrowed to undefined across awaits.
+    const throwIfFailed = () => {
+      if (failure) throw failure.error;
+    };
+    let size = 0;
+
+    const upload = (partNumber: number, bytes: Uint8Array) => {
+      const p: Promise<void> = this.client
+        .send(new UploadPartCommand({ Bucket: this.bucket, Key: key, UploadId: uploadId, PartNumber: partNumber, Body: bytes, ContentLength: bytes.byteLength }))
+        .then(
+          (out) => {
+            // Carry any checksum S3 computed into Complete, as lib-storage does.
+            parts.push({
+              PartNumber: partNumber,
+              ETag: out.ETag,
+              ChecksumCRC32: out.ChecksumCRC32,
+              ChecksumCRC32C: out.ChecksumCRC32C,
+              ChecksumSHA1: out.ChecksumSHA1,
+              ChecksumSHA256: out.ChecksumSHA256,
+            });
+          },
+          (error: unknown) => {
+            failure ??= { error };
+          },
+        )
+        .finally(() => inFlight.delete(p));
+      inFlight.add(p);
+    };
+
+    try {
+      let partNumber = 1;
+      let next: { bytes: Uint8Array; done: boolean } = { bytes: firstPart, done: false };
+      for (;;) {
+        if (next.bytes.byteLength > 0 || partNumber === 1) {
+          if (partNumber > MAX_PARTS) throw Object.assign(new Error('object exceeds the multipart part limit'), { code: 'PAYLOAD_TOO_LARGE' });
+          size += next.bytes.byteLength;
+          upload(partNumber++, next.bytes);
+        }
+        while (inFlight.size >= this.queueSize) await Promise.race(inFlight);
+        throwIfFailed();
+        if (next.done) break;
+        next = await this.readPart(it);
+      }
+      await Promise.all(inFlight);
+      throwIfFailed();
+      parts.sort((a, b) => a.PartNumber! - b.PartNumber!);
+      await this.client.send(
+        new CompleteMultipartUploadCommand({ Bucket: this.bucket, Key: key, UploadId: uploadId, MultipartUpload: { Parts: parts } }),
+      );
+      return { size };
+    } catch (error) {
+      // Let running part uploads settle first: a part finishing after the abort would be kept (and billed).
+      await Promise.allSettled(inFlight);
+      await this.client
+        .send(new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: key, UploadId: uploadId }))
+        .catch(() => undefined /* the bucket's AbortIncompleteMultipartUpload lifecycle rule is the backstop */);
+      throw error;
+    }
+  }
+
+  /**
+   * GetObject, plus how many bytes of the body to skip and keep. On S3 that is
+   * (0, body length); it guards against servers that answer a Range with more
+   * than asked (s3rver ignores an end of 0 and sends the whole object).
+   */
+  private async getObject(key: string, range: ByteRangeRequest | undefined) {
+    const Range = rangeHeader(range);
+    try {
+      const out = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key, Range }));
+      if (!out.Body) throw new Error('S3 returned no body');
+      const served = /^bytes (\d+)-(\d+)\//.exec(out.ContentRange ?? '');
+      const servedStart = served ? Number(served[1]) : 0;
+      const skip = range ? Math.max(0, range.start - servedStart) : 0;
+      const length = range?.end !== undefined ? range.end - range.start + 1 : Number.MAX_SAFE_INTEGER;
+      return { body: out.Body, skip, length };
+    } catch (error) {
+      if (isNotFound(error)) throw blobNotFound(key, error);
+      if (s3ErrorName(error) === 'InvalidRange' || httpStatus(error) === 416) throw rangeNotSatisfiable(error);
+      throw error;
+    }
+  }
+}
