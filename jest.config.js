@@ -3,7 +3,7 @@ module.exports = {
   testEnvironment: 'node',
   roots: ['<rootDir>/test'],
   testMatch: ['**/*.test.ts'],
-  transform: { '^.+\\.ts$': ['@swc/jest', { jsc: { target: 'es2022', parser: { syntax: 'typescript' } } }] },
+  transform: { '^.+\\.ts$': '<rootDir>/test/helpers/esbuild-transform.js' },
   testTimeout: 60000,
   reporters: ['default', '<rootDir>/test/helpers/count-reporter.js'],
 };

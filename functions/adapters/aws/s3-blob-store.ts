@@ -21,6 +21,7 @@ import {
   type S3Client,
 } from '@aws-sdk/client-s3';
 import type { BlobInfo, BlobStore, ByteRangeRequest } from '../../core/archive/ports';
+import { concatBytes } from '../../core/bytes';
 
 export interface S3BlobStoreOptions {
   /**
@@ -68,16 +69,6 @@ function rangeHeader(range: ByteRangeRequest | undefined): string | undefined {
   return `bytes=${start}-${end}`;
 }
 
-function concat(chunks: Uint8Array[], total: number): Uint8Array {
-  if (chunks.length === 1) return chunks[0]!;
-  const out = new Uint8Array(total);
-  let at = 0;
-  for (const c of chunks) {
-    out.set(c, at);
-    at += c.byteLength;
-  }
-  return out;
-}
 
 export class S3BlobStore implements BlobStore {
   private readonly partSize: number;
@@ -176,12 +167,12 @@ export class S3BlobStore implements BlobStore {
     let total = 0;
     while (total < this.partSize) {
       const { done, value } = await it.next();
-      if (done) return { bytes: concat(chunks, total), done: true };
+      if (done) return { bytes: concatBytes(chunks, total), done: true };
       if (value.byteLength === 0) continue;
       chunks.push(value);
       total += value.byteLength;
     }
-    return { bytes: concat(chunks, total), done: false };
+    return { bytes: concatBytes(chunks, total), done: false };
   }
 
   private async putMultipart(

@@ -28,20 +28,51 @@ export function eventToRequest(event: APIGatewayProxyEventV2): Request {
 
 const TEXT = /^(application\/(dicom\+)?json|application\/vnd\.sun\.wadl\+xml|text\/)/;
 
+function tooLarge(): APIGatewayProxyStructuredResultV2 {
+  return {
+    statusCode: 413,
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ code: 'PAYLOAD_TOO_LARGE', message: 'The response exceeds the 6 MB Lambda limit: retrieve fewer instances per request, frames, or use the large-object download path.' }),
+  };
+}
+
+/**
+ * The whole body, or undefined as soon as it passes maxBytes: the rest is
+ * never read (a large series is not pulled from storage into memory only to
+ * be refused).
+ */
+async function readLimited(body: ReadableStream<Uint8Array>, maxBytes: number): Promise<Uint8Array | undefined> {
+  const reader = body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > maxBytes) {
+      await reader.cancel().catch(() => undefined);
+      return undefined;
+    }
+    chunks.push(value);
+  }
+  const out = new Uint8Array(size);
+  let at = 0;
+  for (const c of chunks) {
+    out.set(c, at);
+    at += c.byteLength;
+  }
+  return out;
+}
+
 export async function responseToResult(response: Response): Promise<APIGatewayProxyStructuredResultV2> {
   const headers: Record<string, string> = {};
   response.headers.forEach((v, k) => (headers[k] = v));
-  const bytes = response.body ? new Uint8Array(await response.arrayBuffer()) : new Uint8Array(0);
   const contentType = headers['content-type'] ?? '';
   const isText = TEXT.test(contentType);
-  const encodedSize = isText ? bytes.byteLength : Math.ceil(bytes.byteLength / 3) * 4;
-  if (encodedSize > MAX_RESPONSE_BYTES) {
-    return {
-      statusCode: 413,
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ code: 'PAYLOAD_TOO_LARGE', message: 'The response exceeds the 6 MB Lambda limit: retrieve fewer instances per request, frames, or use the large-object download path.' }),
-    };
-  }
+  // Binary bodies go out base64-encoded: 4 bytes per 3.
+  const maxRaw = isText ? MAX_RESPONSE_BYTES : Math.floor(MAX_RESPONSE_BYTES / 4) * 3;
+  const bytes = response.body ? await readLimited(response.body, maxRaw) : new Uint8Array(0);
+  if (bytes === undefined) return tooLarge();
   return {
     statusCode: response.status,
     headers,

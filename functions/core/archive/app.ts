@@ -6,7 +6,7 @@
  */
 import type { ArchiveContext } from './context';
 import { ArchiveError, ERRORS, toArchiveError } from './errors';
-import { iterate, toReadableStream } from './bytes';
+import { iterate, toReadableStream } from '../bytes';
 import { storeInstance } from './store';
 import { searchForInstances, searchForSeries, searchForStudies, type SearchResult, type SearchScope } from './search';
 import {

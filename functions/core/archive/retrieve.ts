@@ -7,7 +7,7 @@
 import type { ArchiveContext } from './context';
 import type { InstanceRecord } from './ports';
 import { ArchiveError } from './errors';
-import { collect, zeroPreamble, once } from './bytes';
+import { collect, zeroPreamble, once } from '../bytes';
 import type { DicomJsonDataset, DicomJsonElement } from '../dicom/json-model';
 import { Tag, TransferSyntax, UNCOMPRESSED_TRANSFER_SYNTAXES } from '../dicom/tags';
 import { transcodeNative } from '../dicom/transcode';

@@ -11,7 +11,7 @@
 import type { ArchiveContext } from './context';
 import type { InstanceRecord } from './ports';
 import { instanceBlobKey } from './keys';
-import { concatBytes, drain } from './bytes';
+import { concatBytes, drain } from '../bytes';
 import { errorCodeOf } from './errors';
 import { parsePart10, PixelDataScanner } from '../dicom/part10';
 import type { ParsedPart10, PixelDataLayout } from '../dicom/part10-types';

@@ -13,6 +13,7 @@
  * The CRLF before a delimiter belongs to the delimiter, not to the part body.
  */
 import { formatMediaType, parseMediaType } from './media-type';
+import { concatBytes, toReadableStream } from '../bytes';
 
 // ---------------------------------------------------------------------------
 // Errors
@@ -98,7 +99,6 @@ const LF = 0x0a;
 const DASH = 0x2d;
 const SP = 0x20;
 const HTAB = 0x09;
-const EMPTY = new Uint8Array(0);
 const CRLF_BYTES = Uint8Array.of(CR, LF);
 const encoder = new TextEncoder();
 const headerDecoder = new TextDecoder('utf-8');
@@ -442,7 +442,7 @@ export async function collectMultipart(
   for await (const part of readMultipart(source, boundary, limits)) {
     const chunks: Uint8Array[] = [];
     for await (const c of part.body) chunks.push(c);
-    out.push({ headers: part.headers, contentType: part.contentType, contentLocation: part.contentLocation, body: concatAll(chunks) });
+    out.push({ headers: part.headers, contentType: part.contentType, contentLocation: part.contentLocation, body: concatBytes(chunks) });
   }
   return out;
 }
@@ -515,25 +515,7 @@ export function writeMultipart(
   boundary: string = newBoundary(),
 ): MultipartWriter {
   assertBoundary(boundary);
-  let it: AsyncGenerator<Uint8Array, void, undefined> | undefined;
-  const stream = new ReadableStream<Uint8Array>(
-    {
-      async pull(controller) {
-        it ??= encodeMultipart(parts, boundary);
-        try {
-          const { done, value } = await it.next();
-          if (done) controller.close();
-          else controller.enqueue(value);
-        } catch (error) {
-          controller.error(error);
-        }
-      },
-      async cancel() {
-        await it?.return(undefined);
-      },
-    },
-    { highWaterMark: 0 },
-  );
+  const stream = toReadableStream(() => encodeMultipart(parts, boundary));
   return {
     boundary,
     contentType: (type, params) => {
@@ -544,17 +526,6 @@ export function writeMultipart(
   };
 }
 
-function concatAll(chunks: readonly Uint8Array[]): Uint8Array {
-  if (chunks.length === 0) return EMPTY;
-  if (chunks.length === 1) return chunks[0]!;
-  const out = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
-  let at = 0;
-  for (const c of chunks) {
-    out.set(c, at);
-    at += c.length;
-  }
-  return out;
-}
 
 /** Collect a stream or async iterable into one Uint8Array (tests, small bodies). */
 export async function collectBytes(source: ReadableStream<Uint8Array> | AsyncIterable<Uint8Array>): Promise<Uint8Array> {
@@ -565,7 +536,7 @@ export async function collectBytes(source: ReadableStream<Uint8Array> | AsyncIte
     if (r.done) break;
     chunks.push(r.value);
   }
-  return concatAll(chunks);
+  return concatBytes(chunks);
 }
 
 /** Encode parts into one Uint8Array (tests). */

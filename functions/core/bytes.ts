@@ -1,6 +1,7 @@
 /** Small helpers over Uint8Array and async iterables (Web-standard types only). */
 
 export function concatBytes(chunks: readonly Uint8Array[], total?: number): Uint8Array {
+  if (chunks.length === 0) return new Uint8Array(0);
   if (chunks.length === 1) return chunks[0]!;
   const size = total ?? chunks.reduce((n, c) => n + c.byteLength, 0);
   const out = new Uint8Array(size);
@@ -53,23 +54,32 @@ export function iterate(stream: ReadableStream<Uint8Array> | AsyncIterable<Uint8
   };
 }
 
-/** A ReadableStream that pulls from an async iterable (back-pressure: one chunk per pull). */
-export function toReadableStream(source: AsyncIterable<Uint8Array>): ReadableStream<Uint8Array> {
-  const it = source[Symbol.asyncIterator]();
-  return new ReadableStream<Uint8Array>({
-    async pull(controller) {
-      try {
-        const { done, value } = await it.next();
-        if (done) controller.close();
-        else controller.enqueue(value);
-      } catch (error) {
-        controller.error(error);
-      }
+/**
+ * A ReadableStream that pulls from an async iterable. High-water mark 0: nothing
+ * is requested from the source until the consumer reads (back-pressure), and
+ * cancelling the stream closes the source. `source` may be a thunk so that
+ * even creating the iterator waits for the first read.
+ */
+export function toReadableStream(source: AsyncIterable<Uint8Array> | (() => AsyncIterator<Uint8Array>)): ReadableStream<Uint8Array> {
+  let it: AsyncIterator<Uint8Array> | undefined;
+  const iterator = () => (it ??= typeof source === 'function' ? source() : source[Symbol.asyncIterator]());
+  return new ReadableStream<Uint8Array>(
+    {
+      async pull(controller) {
+        try {
+          const { done, value } = await iterator().next();
+          if (done) controller.close();
+          else controller.enqueue(value);
+        } catch (error) {
+          controller.error(error);
+        }
+      },
+      async cancel() {
+        await it?.return?.();
+      },
     },
-    async cancel() {
-      await it.return?.();
-    },
-  });
+    { highWaterMark: 0 },
+  );
 }
 
 /** Zero the 128-byte preamble of a Part 10 stream (PS3.10 §7.1): it may carry non-DICOM content (e.g. a TIFF or executable polyglot). */
