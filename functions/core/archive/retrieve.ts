@@ -7,7 +7,7 @@
 import type { ArchiveContext } from './context';
 import type { InstanceRecord } from './ports';
 import { ArchiveError } from './errors';
-import { collect, zeroPreamble, once } from '../bytes';
+import { concatBytes, zeroPreamble } from '../bytes';
 import type { DicomJsonDataset, DicomJsonElement } from '../dicom/json-model';
 import { Tag, TransferSyntax, UNCOMPRESSED_TRANSFER_SYNTAXES } from '../dicom/tags';
 import { transcodeNative } from '../dicom/transcode';
@@ -118,13 +118,19 @@ function bitsAllocated(r: InstanceRecord): number {
   return typeof v === 'number' ? v : 16;
 }
 
-function swap16(bytes: Uint8Array): Uint8Array {
+/** Big endian → little endian for words of `width` bytes (PS3.5 §7.3: OW/OL/OD pixel data is swapped per word). */
+function swapWords(bytes: Uint8Array, width: number): Uint8Array {
+  if (width < 2) return bytes;
   const out = new Uint8Array(bytes.byteLength);
-  for (let i = 0; i + 1 < bytes.byteLength; i += 2) {
-    out[i] = bytes[i + 1]!;
-    out[i + 1] = bytes[i]!;
+  for (let i = 0; i + width <= bytes.byteLength; i += width) {
+    for (let k = 0; k < width; k++) out[i + k] = bytes[i + width - 1 - k]!;
   }
   return out;
+}
+
+/** Native pixel bytes of a big-endian object, as little endian. */
+function pixelsToLittleEndian(r: InstanceRecord, bytes: Uint8Array): Uint8Array {
+  return r.transferSyntaxUID === TransferSyntax.ExplicitVRBigEndian ? swapWords(bytes, bitsAllocated(r) / 8) : bytes;
 }
 
 /**
@@ -144,8 +150,8 @@ export async function* frameParts(ctx: ArchiveContext, r: InstanceRecord, frames
   for (const n of frames) {
     const ranges = layout.frames[n - 1]!;
     const pieces = await Promise.all(ranges.map((g) => (g.length === 0 ? new Uint8Array(0) : ctx.blobs.getBytes(r.blobKey, { start: g.offset, end: g.offset + g.length - 1 }))));
-    let bytes = pieces.length === 1 ? pieces[0]! : await collect((async function* () { yield* pieces; })());
-    if (native && r.transferSyntaxUID === TransferSyntax.ExplicitVRBigEndian && bitsAllocated(r) === 16) bytes = swap16(bytes);
+    let bytes = concatBytes(pieces);
+    if (native) bytes = pixelsToLittleEndian(r, bytes);
     yield { contentType, headers: { 'Content-Location': `${base}/frames/${n}` }, body: bytes };
   }
 }
@@ -167,8 +173,7 @@ export async function* bulkDataParts(ctx: ArchiveContext, r: InstanceRecord, pat
     }
     if (r.layout.deflated) throw new ArchiveError('NOT_ACCEPTABLE', 'bulk data of deflated objects: retrieve the instance');
     const end = pixel.valueOffset + (pixel.valueLength ?? 0) - 1;
-    let bytes = end >= pixel.valueOffset ? await ctx.blobs.getBytes(r.blobKey, { start: pixel.valueOffset, end }) : new Uint8Array(0);
-    if (r.transferSyntaxUID === TransferSyntax.ExplicitVRBigEndian && bitsAllocated(r) === 16) bytes = swap16(bytes);
+    const bytes = end >= pixel.valueOffset ? pixelsToLittleEndian(r, await ctx.blobs.getBytes(r.blobKey, { start: pixel.valueOffset, end })) : new Uint8Array(0);
     yield { contentType: 'application/octet-stream', headers, body: bytes };
     return;
   }
@@ -179,4 +184,3 @@ export async function* bulkDataParts(ctx: ArchiveContext, r: InstanceRecord, pat
   yield { contentType: 'application/octet-stream', headers, body: bytes };
 }
 
-export { once };

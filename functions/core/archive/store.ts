@@ -134,7 +134,7 @@ export async function storeInstance(
     await ctx.blobs.delete(blobKey).catch(() => undefined);
     // A broken request body is the client's problem; let the caller turn it into a 400.
     if (errorCodeOf(error)?.startsWith('MULTIPART')) throw error;
-    ctx.log.error('stow.blob.put_failed', { code: errorCodeOf(error) });
+    ctx.log.error('stow.blob.put_failed', { code: errorCodeOf(error), error: (error as Error | undefined)?.name });
     return { kind: 'failed', ...echo, failureReason: FailureReason.OutOfResources };
   }
 
