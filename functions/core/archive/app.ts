@@ -175,7 +175,7 @@ export function createDicomWebApp(ctx: ArchiveContext, options: DicomWebAppOptio
       const { results, more } = await run(query, scope, rc.urls);
       const headers: Record<string, string> = {};
       // PS3.18 §8.3.4.4 / §10.6.3.3: tell the client the list was cut.
-      if (more || query.limitCapped) headers['Warning'] = '299 dicomweb: There are additional results that can be requested';
+      if (more || query.limitCapped) headers['Warning'] = '299 dicomweb "There are additional results that can be requested"';
       // Current PS3.18 §10.6.3.2: no match is 200 with an empty array (older editions said 204).
       return json(200, results, headers);
     };
