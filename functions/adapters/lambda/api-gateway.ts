@@ -6,6 +6,7 @@
  * for those.
  */
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
+import { concatBytes } from '../../core/bytes';
 
 /** Lambda's response payload limit is 6 MB; keep headroom for headers and JSON framing. */
 export const MAX_RESPONSE_BYTES = 6 * 1024 * 1024 - 64 * 1024;
@@ -55,13 +56,7 @@ async function readLimited(body: ReadableStream<Uint8Array>, maxBytes: number): 
     }
     chunks.push(value);
   }
-  const out = new Uint8Array(size);
-  let at = 0;
-  for (const c of chunks) {
-    out.set(c, at);
-    at += c.byteLength;
-  }
-  return out;
+  return concatBytes(chunks, size);
 }
 
 export async function responseToResult(response: Response): Promise<APIGatewayProxyStructuredResultV2> {
