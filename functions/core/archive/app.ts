@@ -32,10 +32,30 @@ import { parseMediaType } from '../dicomweb/media-type';
 import { negotiate, type Offer } from '../dicomweb/accept';
 import { capabilitiesDocument } from '../dicomweb/capabilities';
 
-export type Service = 'stow' | 'qido' | 'wado' | 'delete' | 'meta';
+export type Service = 'stow' | 'qido' | 'wado' | 'delete' | 'upload' | 'meta';
 
-interface RouteContext {
+/** OAuth-style scopes (read / write / delete) each route needs. */
+export type Scope = 'read' | 'write' | 'delete';
+
+const SCOPE_OF: Record<Service, Scope> = { stow: 'write', upload: 'write', qido: 'read', wado: 'read', delete: 'delete', meta: 'read' };
+
+/** Who is calling: established by an Authenticator (JWT, API key, or loopback trust). */
+export interface Principal {
+  /** PHI-free identifier for logs (a client id or key name), never a patient attribute. */
+  id: string;
+  scopes: ReadonlySet<Scope>;
+}
+
+/**
+ * Establishes the caller of a request. Returns undefined when the request
+ * carries no credentials (→ 401) and throws ArchiveError('UNAUTHORIZED') for
+ * bad ones; routes then require their scope (→ 403 without it).
+ */
+export type Authenticator = (request: Request) => Promise<Principal | undefined>;
+
+export interface RouteContext {
   request: Request;
+  principal?: Principal;
   url: URL;
   params: Record<string, string>;
   urls: ResourceUrls;
@@ -57,10 +77,18 @@ export interface DicomWebAppOptions {
   basePath: string;
   /** Only serve routes of these services (a Lambda handler serves one). */
   services?: Service[];
+  /** When set, every request but CORS preflight must authenticate; routes check their scope. */
+  authenticate?: Authenticator;
+  /** More routes (e.g. the large-object upload API), built with `defineRoute`. */
+  extraRoutes?: Route[];
 }
 
 const JSON_TYPE = 'application/dicom+json';
 const UID = '([^/]+)';
+
+export function defineRoute(method: string, path: string, service: Service, name: string, run: Route['run']): Route {
+  return route(method, path, service, name, run);
+}
 
 function route(method: string, path: string, service: Service, name: string, run: Route['run']): Route {
   const names: string[] = [];
@@ -250,6 +278,7 @@ export function createDicomWebApp(ctx: ArchiveContext, options: DicomWebAppOptio
     route('DELETE', '/studies/{study}/series/{series}', 'delete', 'deleteSeries', remove),
     route('DELETE', '/studies/{study}/series/{series}/instances/{instance}', 'delete', 'deleteInstance', remove),
   ];
+  routes.push(...(options.extraRoutes ?? []));
   const served = routes.filter((r) => !options.services || options.services.includes(r.service));
 
   async function handle(request: Request): Promise<Response> {
@@ -260,6 +289,13 @@ export function createDicomWebApp(ctx: ArchiveContext, options: DicomWebAppOptio
       if (!url.pathname.startsWith(basePath)) throw new ArchiveError('ROUTE_NOT_FOUND');
       const path = url.pathname.slice(basePath.length) || '/';
       const method = request.method === 'HEAD' ? 'GET' : request.method;
+      // CORS preflight carries no credentials by design (Fetch standard); everything else must authenticate.
+      const preflight = method === 'OPTIONS' && request.headers.has('access-control-request-method');
+      let principal: Principal | undefined;
+      if (options.authenticate && !preflight) {
+        principal = await options.authenticate(request);
+        if (!principal) throw new ArchiveError('UNAUTHORIZED');
+      }
       if (method === 'OPTIONS') {
         if (path === '/' || path === '') {
           return new Response(capabilitiesDocument(routes, `${requestOrigin(url, request.headers)}${basePath}`), {
@@ -275,19 +311,23 @@ export function createDicomWebApp(ctx: ArchiveContext, options: DicomWebAppOptio
       const match = candidates.find((r) => r.method === method);
       if (!match) throw new ArchiveError(candidates.length > 0 ? 'METHOD_NOT_ALLOWED' : 'ROUTE_NOT_FOUND');
       routeName = match.name;
+      if (principal && !principal.scopes.has(SCOPE_OF[match.service])) throw new ArchiveError('FORBIDDEN', `this route needs the "${SCOPE_OF[match.service]}" scope`);
       const m = match.pattern.exec(path)!;
       const params: Record<string, string> = {};
       match.names.forEach((n, i) => (params[n] = decodeURIComponent(m[i + 1]!)));
       requireUIDs(params);
       const urls = new ResourceUrls(`${requestOrigin(url, request.headers)}${basePath}`);
-      const response = await match.run({ request, url, params, urls });
+      const response = await match.run({ request, principal, url, params, urls });
       ctx.log.info('request', { route: routeName, status: response.status, ms: Date.now() - started });
       return response;
     } catch (error) {
       const e = toArchiveError(error);
       if (e.status >= 500) ctx.log.error('request.failed', { route: routeName, code: e.code, cause: (error as Error)?.name, stack: (error as Error)?.stack?.split('\n').slice(0, 4).join(' | ') });
       else ctx.log.info('request', { route: routeName, status: e.status, code: e.code, ms: Date.now() - started });
-      return errorResponse(e);
+      const response = errorResponse(e);
+      // RFC 6750 §3: tell the client how to authenticate.
+      if (e.code === 'UNAUTHORIZED') response.headers.set('WWW-Authenticate', 'Bearer realm="dicomweb"');
+      return response;
     }
   }
 

@@ -14,6 +14,8 @@ export const ERRORS = {
   INVALID_ACCEPT: { status: 400, message: 'The Accept header or accept parameter is malformed.' },
   INVALID_FRAME_LIST: { status: 400, message: 'The frame list must be positive integers separated by commas.' },
   MULTIPART_MALFORMED: { status: 400, message: 'The multipart/related body is malformed.' },
+  UNAUTHORIZED: { status: 401, message: 'Authentication is required: send a valid bearer token or API key.' },
+  FORBIDDEN: { status: 403, message: 'The credentials do not grant the scope this route needs.' },
   NOT_FOUND: { status: 404, message: 'The resource does not exist.' },
   ROUTE_NOT_FOUND: { status: 404, message: 'No such resource.' },
   METHOD_NOT_ALLOWED: { status: 405, message: 'The method is not allowed on this resource.' },
