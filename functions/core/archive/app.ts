@@ -138,6 +138,38 @@ async function primed(parts: AsyncGenerator<OutPart>): Promise<AsyncIterable<Out
   })();
 }
 
+/**
+ * HTTP caching (RFC 9111) for retrieve responses. Stored instances never change
+ * in place (a different object cannot take an existing SOP Instance UID), so an
+ * entity tag derived from the content hashes and the chosen representation is
+ * exact. `private`: responses carry PHI and must not sit in shared caches (CDNs,
+ * proxies). Instance-level resources may be reused for an hour without asking;
+ * study/series resources grow as instances arrive, so clients revalidate
+ * (`no-cache`) and get 304 when nothing changed.
+ */
+const CACHE_INSTANCE = 'private, max-age=3600';
+const CACHE_AGGREGATE = 'private, no-cache';
+
+function entityTag(ctx: ArchiveContext, records: InstanceRecord[], representation: string): string {
+  const h = ctx.createHash();
+  const enc = new TextEncoder();
+  for (const r of records) h.update(enc.encode(`${r.sopInstanceUID}:${r.contentHash};`));
+  h.update(enc.encode(representation));
+  return `"${h.digest().slice(0, 32)}"`;
+}
+
+/** 304 when If-None-Match names the current tag (RFC 9110 §13.1.2); otherwise the response with its validators. */
+async function withValidators(rc: RouteContext, etag: string, cacheControl: string, make: () => Promise<Response>): Promise<Response> {
+  const headers = { ETag: etag, 'Cache-Control': cacheControl, Vary: 'Accept' };
+  const inm = rc.request.headers.get('if-none-match');
+  if (inm && (inm.trim() === '*' || inm.split(',').some((t) => t.trim().replace(/^W\//, '') === etag))) {
+    return new Response(null, { status: 304, headers });
+  }
+  const response = await make();
+  for (const [k, v] of Object.entries(headers)) response.headers.set(k, v);
+  return response;
+}
+
 async function allRecords(ctx: ArchiveContext, study: string, series?: string, withMetadata = false): Promise<InstanceRecord[]> {
   const out: InstanceRecord[] = [];
   for await (const r of ctx.index.listInstances(study, series, { withMetadata })) out.push(r);
@@ -214,14 +246,19 @@ export function createDicomWebApp(ctx: ArchiveContext, options: DicomWebAppOptio
     const chosen = negotiate(acceptOf(rc).header, acceptOf(rc).query, offers);
     if (!chosen) throw new ArchiveError('NOT_ACCEPTABLE', `available transfer syntaxes: ${syntaxes.join(', ') || 'mixed: use transfer-syntax=*'}`);
     const ts = chosen.transferSyntax ?? TransferSyntax.ExplicitVRLittleEndian;
-    const parts = await primed(instanceParts(ctx, records, ts, rc.urls));
-    return multipartResponse('application/dicom', parts);
+    const etag = entityTag(ctx, records, `dicom;${ts}`);
+    return withValidators(rc, etag, records.length === 1 && rc.params.instance ? CACHE_INSTANCE : CACHE_AGGREGATE, async () =>
+      multipartResponse('application/dicom', await primed(instanceParts(ctx, records, ts, rc.urls))),
+    );
   };
 
   const metadata = async (rc: RouteContext, records: InstanceRecord[]): Promise<Response> => {
     const chosen = negotiate(acceptOf(rc).header, acceptOf(rc).query, [{ mediaType: JSON_TYPE }, { mediaType: 'application/json' }]);
     if (!chosen) throw new ArchiveError('NOT_ACCEPTABLE', 'metadata is served as application/dicom+json');
-    return new Response(toReadableStream(metadataJson(records, rc.urls)), { status: 200, headers: { 'Content-Type': JSON_TYPE } });
+    const etag = entityTag(ctx, records, `metadata;${rc.urls.base}`);
+    return withValidators(rc, etag, rc.params.instance ? CACHE_INSTANCE : CACHE_AGGREGATE, async () =>
+      new Response(toReadableStream(metadataJson(records, rc.urls)), { status: 200, headers: { 'Content-Type': JSON_TYPE } }),
+    );
   };
 
   const frames = async (rc: RouteContext): Promise<Response> => {
@@ -233,8 +270,10 @@ export function createDicomWebApp(ctx: ArchiveContext, options: DicomWebAppOptio
     if (media !== 'application/octet-stream') offers.push({ mediaType: 'multipart/related', type: 'application/octet-stream', transferSyntaxes: [ts], defaultTransferSyntax: TransferSyntax.ExplicitVRLittleEndian });
     const chosen = negotiate(acceptOf(rc).header, acceptOf(rc).query, offers);
     if (!chosen) throw new ArchiveError('NOT_ACCEPTABLE', `frames are available as ${media}; transfer-syntax=${ts}`);
-    const parts = await primed(frameParts(ctx, record, list, rc.urls));
-    return multipartResponse(chosen.type ?? media, parts);
+    const type = chosen.type ?? media;
+    return withValidators(rc, entityTag(ctx, [record], `frames;${list.join(',')};${type}`), CACHE_INSTANCE, async () =>
+      multipartResponse(type, await primed(frameParts(ctx, record, list, rc.urls))),
+    );
   };
 
   const bulk = async (rc: RouteContext): Promise<Response> => {
@@ -245,8 +284,9 @@ export function createDicomWebApp(ctx: ArchiveContext, options: DicomWebAppOptio
       { mediaType: 'multipart/related', type: 'application/octet-stream', transferSyntaxes: [frameTransferSyntax(record)], defaultTransferSyntax: TransferSyntax.ExplicitVRLittleEndian },
     ]);
     if (!chosen) throw new ArchiveError('NOT_ACCEPTABLE');
-    const parts = await primed(bulkDataParts(ctx, record, path.toUpperCase(), rc.urls));
-    return multipartResponse('application/octet-stream', parts);
+    return withValidators(rc, entityTag(ctx, [record], `bulk;${path.toUpperCase()}`), CACHE_INSTANCE, async () =>
+      multipartResponse('application/octet-stream', await primed(bulkDataParts(ctx, record, path.toUpperCase(), rc.urls))),
+    );
   };
 
   const remove = async (rc: RouteContext): Promise<Response> => {
