@@ -8,12 +8,28 @@ import middy from '@middy/core';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
 import { createDicomWebApp, type Service, type DicomWebApp } from '../core/archive/app';
 import { createAwsContext } from '../adapters/aws/aws-context';
-import { eventToRequest, responseToResult } from '../adapters/lambda/api-gateway';
+import { eventToRequest, jwtAuthorizerOf, responseToResult } from '../adapters/lambda/api-gateway';
+import { authModeFromEnv, createApiGatewayJwtAuthenticator } from '../adapters/auth/api-gateway-jwt';
+import { auditing, DEFAULT_SCOPE_PREFIX } from '../adapters/auth/scopes';
+
+/**
+ * The archive for one service. AUTH_MODE=jwt (default): API Gateway's JWT
+ * authorizer validated the token; its claims become the Principal (scopes
+ * `${AUTH_SCOPE_PREFIX}read` etc., docs/auth.md), and a request without them is a 401.
+ */
+function createApp(service: Service): DicomWebApp {
+  const ctx = createAwsContext();
+  const authenticate =
+    authModeFromEnv(process.env) === 'jwt'
+      ? auditing(createApiGatewayJwtAuthenticator(jwtAuthorizerOf, { scopePrefix: process.env.AUTH_SCOPE_PREFIX ?? DEFAULT_SCOPE_PREFIX }), ctx.log)
+      : undefined;
+  return createDicomWebApp(ctx, { basePath: process.env.DICOMWEB_BASE_PATH ?? '/dicom-web', services: [service, 'meta'], authenticate });
+}
 
 export function createHandler(service: Service) {
   let app: DicomWebApp | undefined;
   const base = async (event: APIGatewayProxyEventV2, _context: Context): Promise<APIGatewayProxyStructuredResultV2> => {
-    app ??= createDicomWebApp(createAwsContext(), { basePath: process.env.DICOMWEB_BASE_PATH ?? '/dicom-web', services: [service, 'meta'] });
+    app ??= createApp(service);
     return responseToResult(await app.handle(eventToRequest(event)));
   };
   return middy(base).onError(async (request) => {

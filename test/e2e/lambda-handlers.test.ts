@@ -121,7 +121,7 @@ describe('Lambda handlers (esbuild bundles) with API Gateway payload-2.0 events'
 
   beforeAll(async () => {
     [built, aws] = await Promise.all([buildFunctions(bundleDir.dir), startAwsLocal()]);
-    Object.assign(process.env, aws.env, { DICOMWEB_BASE_PATH: '/dicom-web' });
+    Object.assign(process.env, aws.env, { DICOMWEB_BASE_PATH: '/dicom-web', AUTH_MODE: 'none' });
     // The handlers log PHI-free JSON lines to stdout: keep them for the check below, out of the test output.
     const realWrite = process.stdout.write.bind(process.stdout);
     writeSpy = jest.spyOn(process.stdout, 'write').mockImplementation(((chunk: string | Uint8Array, ...rest: unknown[]) => {

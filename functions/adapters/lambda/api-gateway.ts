@@ -5,11 +5,29 @@
  * of a platform error; the large-object path (presigned S3 URLs) is the way
  * for those.
  */
-import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
+import type {
+  APIGatewayEventRequestContextJWTAuthorizer,
+  APIGatewayEventRequestContextV2WithAuthorizer,
+  APIGatewayProxyEventV2,
+  APIGatewayProxyStructuredResultV2,
+} from 'aws-lambda';
 import { concatBytes } from '../../core/bytes';
+import type { JwtAuthorizerContext } from '../auth/api-gateway-jwt';
 
 /** Lambda's response payload limit is 6 MB; keep headroom for headers and JSON framing. */
 export const MAX_RESPONSE_BYTES = 6 * 1024 * 1024 - 64 * 1024;
+
+/**
+ * Claims of the JWT API Gateway's authorizer validated, kept beside the
+ * Request they belong to. Not a header: headers come from the client, the
+ * event's requestContext only from API Gateway.
+ */
+const JWT_AUTHORIZER = new WeakMap<Request, JwtAuthorizerContext>();
+
+/** The authorizer context of a request made by eventToRequest, if the route had a JWT authorizer. */
+export function jwtAuthorizerOf(request: Request): JwtAuthorizerContext | undefined {
+  return JWT_AUTHORIZER.get(request);
+}
 
 export function eventToRequest(event: APIGatewayProxyEventV2): Request {
   const headers = new Headers();
@@ -24,7 +42,10 @@ export function eventToRequest(event: APIGatewayProxyEventV2): Request {
   if (event.body !== undefined && event.body !== null && method !== 'GET' && method !== 'HEAD') {
     body = event.isBase64Encoded ? Buffer.from(event.body, 'base64') : new TextEncoder().encode(event.body);
   }
-  return new Request(url, { method, headers, body: body as BodyInit | undefined });
+  const request = new Request(url, { method, headers, body: body as BodyInit | undefined });
+  const jwt = (event.requestContext as Partial<APIGatewayEventRequestContextV2WithAuthorizer<APIGatewayEventRequestContextJWTAuthorizer>>).authorizer?.jwt;
+  if (jwt && typeof jwt.claims === 'object' && jwt.claims !== null) JWT_AUTHORIZER.set(request, { claims: jwt.claims, scopes: Array.isArray(jwt.scopes) ? jwt.scopes : undefined });
+  return request;
 }
 
 const TEXT = /^(application\/(dicom\+)?json|application\/vnd\.sun\.wadl\+xml|text\/)/;

@@ -5,11 +5,14 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { DEFAULT_LIMITS, type ArchiveContext, type ArchiveLimits, type Logger } from '../../core/archive/context';
-import { createDicomWebApp } from '../../core/archive/app';
+import { createDicomWebApp, type Authenticator } from '../../core/archive/app';
 import { FsBlobStore } from './fs-blob-store';
 import { SqliteIndex } from './sqlite-index';
 import { jsonLogger, newObjectId, sha256 } from '../node-runtime';
 import { startServer } from '../http/node-server';
+import { isLoopbackHost } from '../auth/embedded-auth';
+import { AuthConfigError } from '../auth/config-error';
+import { LOOPBACK_PRINCIPAL, auditing } from '../auth/scopes';
 
 export interface EmbeddedOptions {
   dataDir: string;
@@ -18,6 +21,12 @@ export interface EmbeddedOptions {
   basePath?: string;
   limits?: Partial<ArchiveLimits>;
   log?: Logger;
+  /**
+   * Authenticates every request but CORS preflight (docs/auth.md). Required
+   * unless `host` is loopback; there, without one, the local user has every
+   * scope (principal `loopback`).
+   */
+  authenticate?: Authenticator;
 }
 
 export function createEmbeddedContext(options: EmbeddedOptions): { ctx: ArchiveContext; close: () => void } {
@@ -36,10 +45,13 @@ export function createEmbeddedContext(options: EmbeddedOptions): { ctx: ArchiveC
 }
 
 export async function startEmbeddedArchive(options: EmbeddedOptions) {
+  const host = options.host ?? '127.0.0.1';
+  if (!options.authenticate && !isLoopbackHost(host)) throw new AuthConfigError(`refusing to bind ${host} without authentication`);
   const { ctx, close } = createEmbeddedContext(options);
   const basePath = options.basePath ?? '/dicom-web';
-  const app = createDicomWebApp(ctx, { basePath });
-  const server = await startServer(app.handle, { host: options.host ?? '127.0.0.1', port: options.port ?? 8080 });
+  const authenticate: Authenticator = options.authenticate ? auditing(options.authenticate, ctx.log) : async () => LOOPBACK_PRINCIPAL;
+  const app = createDicomWebApp(ctx, { basePath, authenticate });
+  const server = await startServer(app.handle, { host, port: options.port ?? 8080 });
   return {
     url: server.url,
     dicomWebUrl: `${server.url}${basePath}`,

@@ -338,6 +338,7 @@ export function createDicomWebApp(ctx: ArchiveContext, options: DicomWebAppOptio
       }
       if (method === 'OPTIONS') {
         if (path === '/' || path === '') {
+          if (principal && !principal.scopes.has('read')) throw new ArchiveError('FORBIDDEN', 'the capabilities document needs the "read" scope');
           return new Response(capabilitiesDocument(routes, `${requestOrigin(url, request.headers)}${basePath}`), {
             status: 200,
             headers: { 'Content-Type': 'application/vnd.sun.wadl+xml', Allow: 'GET, POST, DELETE, OPTIONS' },
