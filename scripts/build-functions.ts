@@ -14,7 +14,7 @@ import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { build } from 'esbuild';
 
-export const HANDLERS = ['stow', 'qido', 'wado', 'delete'] as const;
+export const HANDLERS = ['stow', 'qido', 'wado', 'delete', 'upload', 'ingest'] as const;
 export type HandlerName = (typeof HANDLERS)[number];
 
 export interface BuiltFunction {

@@ -6,7 +6,8 @@
  */
 import middy from '@middy/core';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
-import { createDicomWebApp, type Service, type DicomWebApp } from '../core/archive/app';
+import { createDicomWebApp, type Service, type DicomWebApp, type Route } from '../core/archive/app';
+import type { ArchiveContext } from '../core/archive/context';
 import { createAwsContext } from '../adapters/aws/aws-context';
 import { eventToRequest, jwtAuthorizerOf, responseToResult } from '../adapters/lambda/api-gateway';
 import { authModeFromEnv, createApiGatewayJwtAuthenticator } from '../adapters/auth/api-gateway-jwt';
@@ -17,19 +18,25 @@ import { auditing, DEFAULT_SCOPE_PREFIX } from '../adapters/auth/scopes';
  * authorizer validated the token; its claims become the Principal (scopes
  * `${AUTH_SCOPE_PREFIX}read` etc., docs/auth.md), and a request without them is a 401.
  */
-function createApp(service: Service): DicomWebApp {
+function createApp(service: Service, options: HandlerOptions): DicomWebApp {
   const ctx = createAwsContext();
+  const extraRoutes = options.extraRoutes?.(ctx);
   const authenticate =
     authModeFromEnv(process.env) === 'jwt'
       ? auditing(createApiGatewayJwtAuthenticator(jwtAuthorizerOf, { scopePrefix: process.env.AUTH_SCOPE_PREFIX ?? DEFAULT_SCOPE_PREFIX }), ctx.log)
       : undefined;
-  return createDicomWebApp(ctx, { basePath: process.env.DICOMWEB_BASE_PATH ?? '/dicom-web', services: [service, 'meta'], authenticate });
+  return createDicomWebApp(ctx, { basePath: process.env.DICOMWEB_BASE_PATH ?? '/dicom-web', services: [service, 'meta'], authenticate, extraRoutes });
 }
 
-export function createHandler(service: Service) {
+export interface HandlerOptions {
+  /** Routes beyond the DICOMweb table (e.g. the upload API), built once per cold start with the archive. */
+  extraRoutes?: (ctx: ArchiveContext) => Route[];
+}
+
+export function createHandler(service: Service, options: HandlerOptions = {}) {
   let app: DicomWebApp | undefined;
   const base = async (event: APIGatewayProxyEventV2, _context: Context): Promise<APIGatewayProxyStructuredResultV2> => {
-    app ??= createApp(service);
+    app ??= createApp(service, options);
     return responseToResult(await app.handle(eventToRequest(event)));
   };
   return middy(base).onError(async (request) => {

@@ -152,7 +152,7 @@ describe('Lambda handlers (esbuild bundles) with API Gateway payload-2.0 events'
   });
 
   it('builds one self-contained CommonJS bundle per service', () => {
-    expect(built.map((b) => b.name).sort()).toEqual(['delete', 'qido', 'stow', 'wado']);
+    expect(built.map((b) => b.name).sort()).toEqual(['delete', 'ingest', 'qido', 'stow', 'upload', 'wado']);
     for (const b of built) {
       expect(b.bytes).toBeGreaterThan(50 * 1024);
       expect(fs.existsSync(`${b.file}.map`)).toBe(true);

@@ -15,12 +15,14 @@ import {
   GetObjectCommand,
   HeadObjectCommand,
   ListObjectsV2Command,
+  ListPartsCommand,
   PutObjectCommand,
   UploadPartCommand,
   type CompletedPart,
   type S3Client,
 } from '@aws-sdk/client-s3';
-import type { BlobInfo, BlobStore, ByteRangeRequest } from '../../core/archive/ports';
+import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
+import type { BlobInfo, BlobStore, ByteRangeRequest, DirectUploads, UploadedPart, UploadPartTarget } from '../../core/archive/ports';
 import { concatBytes } from '../../core/bytes';
 
 export interface S3BlobStoreOptions {
@@ -44,6 +46,11 @@ function blobNotFound(key: string, cause: unknown): Error {
 
 function rangeNotSatisfiable(cause?: unknown): Error {
   return Object.assign(new Error('byte range not satisfiable', { cause }), { code: 'RANGE_NOT_SATISFIABLE' });
+}
+
+/** Errors of a direct upload the client caused (wrong parts, etags, sizes): code UPLOAD_INVALID. */
+function uploadError(code: 'UPLOAD_INVALID', message: string, cause?: unknown): Error {
+  return Object.assign(new Error(message, { cause }), { code });
 }
 
 function s3ErrorName(error: unknown): string | undefined {
@@ -70,7 +77,7 @@ function rangeHeader(range: ByteRangeRequest | undefined): string | undefined {
 }
 
 
-export class S3BlobStore implements BlobStore {
+export class S3BlobStore implements BlobStore, DirectUploads {
   private readonly partSize: number;
   private readonly queueSize: number;
 
@@ -150,6 +157,111 @@ export class S3BlobStore implements BlobStore {
       yield* keys;
       token = out.IsTruncated ? out.NextContinuationToken : undefined;
     } while (token);
+  }
+
+  // ---------------------------------------------------------------- direct uploads (DirectUploads)
+  //
+  // Presigned URLs (SigV4 query authentication): the client PUTs straight to S3.
+  // One PutObject for an object that fits one part, else a multipart upload whose
+  // parts may go in parallel and be re-sent. Each URL signs the part's
+  // Content-Length, so a part of another size is refused by S3; the single PUT
+  // also signs `If-None-Match: *`, so an uploaded object cannot be replaced through
+  // a URL that is still valid (objects under uploads/ stay where they are indexed).
+  // URLs are valid for `expiresInSeconds`, and never beyond the signing
+  // credentials (a Lambda role's session token): clients ask for fresh ones.
+
+  async createUpload(key: string, options: { size: number; partSize: number; contentType?: string }): Promise<{ uploadId?: string }> {
+    if (options.size <= options.partSize) return {};
+    const out = await this.client.send(new CreateMultipartUploadCommand({ Bucket: this.bucket, Key: key, ContentType: options.contentType }));
+    if (!out.UploadId) throw new Error('S3 returned no UploadId');
+    return { uploadId: out.UploadId };
+  }
+
+  async presignPart(key: string, uploadId: string | undefined, part: { partNumber: number; size: number }, expiresInSeconds: number): Promise<UploadPartTarget> {
+    const options = { expiresIn: expiresInSeconds, signableHeaders: new Set(['content-length']) };
+    const signer = this.presignClient();
+    const url =
+      uploadId === undefined
+        ? await getSignedUrl(signer, new PutObjectCommand({ Bucket: this.bucket, Key: key, ContentLength: part.size, IfNoneMatch: '*' }), options)
+        : await getSignedUrl(signer, new UploadPartCommand({ Bucket: this.bucket, Key: key, UploadId: uploadId, PartNumber: part.partNumber, ContentLength: part.size }), options);
+    // Signed headers the client must send as given (host and Content-Length are set by any HTTP client).
+    const signed = new URL(url).searchParams.get('X-Amz-SignedHeaders')?.split(';') ?? [];
+    const headers: Record<string, string> = {};
+    if (signed.includes('if-none-match')) headers['If-None-Match'] = '*';
+    return { partNumber: part.partNumber, size: part.size, url, method: 'PUT', headers };
+  }
+
+  /**
+   * The client as the presigner sees it, with flexible checksums only when an
+   * operation requires them. SDK ≥ 3.729 otherwise signs the CRC32 of the (empty)
+   * body it has at signing time into the URL (x-amz-checksum-crc32=AAAAAA==), and
+   * S3 refuses every real upload through it (aws-sdk-js-v3#6994). getSignedUrl
+   * reads only `config` and `middlewareStack`.
+   */
+  private presignClient(): S3Client {
+    const config = { ...this.client.config, requestChecksumCalculation: () => Promise.resolve('WHEN_REQUIRED' as const) };
+    return { config, middlewareStack: this.client.middlewareStack } as unknown as S3Client;
+  }
+
+  async listParts(key: string, uploadId: string | undefined): Promise<UploadedPart[]> {
+    if (uploadId === undefined) {
+      try {
+        const out = await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: key }));
+        return [{ partNumber: 1, etag: out.ETag ?? '', size: out.ContentLength ?? 0 }];
+      } catch (error) {
+        if (isNotFound(error)) return [];
+        throw error;
+      }
+    }
+    const parts: UploadedPart[] = [];
+    let marker: string | undefined;
+    try {
+      do {
+        const out = await this.client.send(new ListPartsCommand({ Bucket: this.bucket, Key: key, UploadId: uploadId, PartNumberMarker: marker }));
+        for (const p of out.Parts ?? []) parts.push({ partNumber: p.PartNumber ?? 0, etag: p.ETag ?? '', size: p.Size ?? 0 });
+        marker = out.IsTruncated ? out.NextPartNumberMarker : undefined;
+      } while (marker);
+    } catch (error) {
+      if (s3ErrorName(error) === 'NoSuchUpload') return [];
+      throw error;
+    }
+    return parts.sort((a, b) => a.partNumber - b.partNumber);
+  }
+
+  async completeUpload(key: string, uploadId: string | undefined, parts: { partNumber: number; etag: string }[]): Promise<void> {
+    if (uploadId === undefined) {
+      if (!(await this.head(key))) throw uploadError('UPLOAD_INVALID', 'the object has not been uploaded');
+      return;
+    }
+    try {
+      await this.client.send(
+        new CompleteMultipartUploadCommand({
+          Bucket: this.bucket,
+          Key: key,
+          UploadId: uploadId,
+          IfNoneMatch: '*',
+          MultipartUpload: { Parts: [...parts].sort((a, b) => a.partNumber - b.partNumber).map((p) => ({ PartNumber: p.partNumber, ETag: p.etag })) },
+        }),
+      );
+    } catch (error) {
+      const name = s3ErrorName(error);
+      // Completed before (a retried call): the object is there.
+      if (name === 'NoSuchUpload' && (await this.head(key))) return;
+      if (name && ['InvalidPart', 'InvalidPartOrder', 'EntityTooSmall', 'NoSuchUpload', 'PreconditionFailed', 'InvalidRequest'].includes(name)) {
+        throw uploadError('UPLOAD_INVALID', `S3 refused to complete the upload (${name})`, error);
+      }
+      throw error;
+    }
+  }
+
+  async abortUpload(key: string, uploadId: string | undefined): Promise<void> {
+    // A single PUT has nothing to abort: once sent, it is the object.
+    if (uploadId === undefined) return;
+    try {
+      await this.client.send(new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: key, UploadId: uploadId }));
+    } catch (error) {
+      if (s3ErrorName(error) !== 'NoSuchUpload') throw error;
+    }
   }
 
   // ---------------------------------------------------------------- internals

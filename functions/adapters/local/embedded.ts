@@ -6,6 +6,9 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { DEFAULT_LIMITS, type ArchiveContext, type ArchiveLimits, type Logger } from '../../core/archive/context';
 import { createDicomWebApp, type Authenticator } from '../../core/archive/app';
+import { createUploadRoutes, type UploadRoutesOptions } from '../../core/archive/upload-routes';
+import { createIngestQueue } from '../../core/archive/ingest';
+import { DEFAULT_UPLOAD_SETTINGS } from '../../core/archive/upload';
 import { FsBlobStore } from './fs-blob-store';
 import { SqliteIndex } from './sqlite-index';
 import { jsonLogger, newObjectId, sha256 } from '../node-runtime';
@@ -27,6 +30,8 @@ export interface EmbeddedOptions {
    * scope (principal `loopback`).
    */
   authenticate?: Authenticator;
+  /** Direct uploads (docs/upload-api.md): limits, and the key of the signed part URLs (random per process by default). */
+  uploads?: Omit<UploadRoutesOptions, 'onCompleted'>;
 }
 
 export function createEmbeddedContext(options: EmbeddedOptions): { ctx: ArchiveContext; close: () => void } {
@@ -50,15 +55,26 @@ export async function startEmbeddedArchive(options: EmbeddedOptions) {
   const { ctx, close } = createEmbeddedContext(options);
   const basePath = options.basePath ?? '/dicom-web';
   const authenticate: Authenticator = options.authenticate ? auditing(options.authenticate, ctx.log) : async () => LOOPBACK_PRINCIPAL;
-  const app = createDicomWebApp(ctx, { basePath, authenticate });
-  const server = await startServer(app.handle, { host, port: options.port ?? 8080 });
+  // Completed uploads are ingested in-process, one at a time (in AWS: S3 event → SQS → the ingest function).
+  const ingest = createIngestQueue(ctx, { maxUploadBytes: options.uploads?.settings?.maxUploadBytes ?? DEFAULT_UPLOAD_SETTINGS.maxUploadBytes });
+  const upload = createUploadRoutes(ctx, { ...options.uploads, onCompleted: (key) => ingest.enqueue(key) });
+  const app = createDicomWebApp(ctx, { basePath, authenticate, extraRoutes: upload.routes });
+  // Upload part URLs carry their own credential (a signature, like presigned S3 URLs): served beside the authenticated app.
+  const parts = createDicomWebApp(ctx, { basePath, services: ['upload'], extraRoutes: upload.signedRoutes });
+  const isPart = (request: Request) => {
+    const p = new URL(request.url).pathname;
+    return p.startsWith(basePath) && upload.signedRoutes.some((r) => r.method === request.method && r.pattern.test(p.slice(basePath.length)));
+  };
+  const server = await startServer((request) => (isPart(request) ? parts.handle(request) : app.handle(request)), { host, port: options.port ?? 8080 });
   return {
     url: server.url,
     dicomWebUrl: `${server.url}${basePath}`,
     ctx,
     app,
+    ingest,
     close: async () => {
       await server.close();
+      await ingest.idle();
       close();
     },
   };

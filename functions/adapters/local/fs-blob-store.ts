@@ -11,13 +11,18 @@
  * Memory is bounded: get streams with a read stream (64 KiB chunks), put
  * writes chunk by chunk.
  */
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
+import { createReadStream } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
-import type { BlobInfo, BlobStore, ByteRangeRequest } from '../../core/archive/ports';
+import type { BlobInfo, BlobStore, ByteRangeRequest, DirectUploads, UploadedPart } from '../../core/archive/ports';
 
 const TMP_DIR = '.tmp';
+/** Staging of direct uploads: one directory per open upload (parts + upload.json). */
+const UPLOADS_DIR = '.uploads';
+/** Staged uploads untouched for this long at start-up are abandoned (the S3 lifecycle rule's counterpart). */
+const STALE_UPLOAD_MS = 7 * 24 * 60 * 60 * 1000;
 /** Temporary files older than this at start-up are leftovers of a crash. */
 const STALE_TMP_MS = 60 * 60 * 1000;
 const READ_CHUNK = 64 * 1024;
@@ -48,7 +53,7 @@ function segmentsOf(key: string, what = 'key'): string[] {
   for (const s of segments) {
     if (!SEGMENT.test(s) || s === '.' || s === '..') throw invalidKey(what);
   }
-  if (segments[0] === TMP_DIR) throw invalidKey(what);
+  if (segments[0] === TMP_DIR || segments[0] === UPLOADS_DIR) throw invalidKey(what);
   return segments;
 }
 
@@ -61,7 +66,7 @@ export interface FsBlobStoreOptions {
   fsync?: boolean;
 }
 
-export class FsBlobStore implements BlobStore {
+export class FsBlobStore implements BlobStore, DirectUploads {
   readonly rootDir: string;
   private readonly tmpDir: string;
   private readonly fsync: boolean;
@@ -177,7 +182,7 @@ export class FsBlobStore implements BlobStore {
     }
     const items: { sortName: string; name: string; isDir: boolean }[] = [];
     for (const e of entries) {
-      if (atRoot && e.name === TMP_DIR) continue;
+      if (atRoot && (e.name === TMP_DIR || e.name === UPLOADS_DIR)) continue;
       if (namePrefix && !e.name.startsWith(namePrefix)) continue;
       if (e.isDirectory()) items.push({ sortName: `${e.name}/`, name: e.name, isDir: true });
       else if (e.isFile()) items.push({ sortName: e.name, name: e.name, isDir: false });
@@ -187,6 +192,137 @@ export class FsBlobStore implements BlobStore {
       if (item.isDir) yield* this.walk(path.join(dir, item.name), `${keyPrefix}${item.name}/`, '', false);
       else yield `${keyPrefix}${item.name}`;
     }
+  }
+
+  // ---------------------------------------------------------------- direct uploads (DirectUploads)
+  //
+  // The embedded counterpart of S3 multipart uploads. The archive serves the part
+  // URLs itself (signed, see core/archive/upload.ts) and relays each part here:
+  // parts are staged under rootDir/.uploads/<uploadId>/ (same file system), each
+  // written to a temporary name, fsynced and renamed, so a re-sent part replaces
+  // the old one whole. Completion streams the parts, in order, through `put`
+  // (atomic, as for any object) and drops the staging directory.
+
+  async createUpload(key: string, options: { size: number; partSize: number }): Promise<{ uploadId?: string }> {
+    segmentsOf(key);
+    if (!Number.isSafeInteger(options.size) || options.size < 1 || !Number.isSafeInteger(options.partSize) || options.partSize < 1) {
+      throw uploadError('UPLOAD_INVALID', 'invalid upload size or part size');
+    }
+    await this.init();
+    const uploadId = randomBytes(16).toString('hex');
+    const dir = path.join(this.rootDir, UPLOADS_DIR, uploadId);
+    await fs.mkdir(dir, { recursive: true });
+    const staged: StagedUpload = { key, size: options.size, partSize: options.partSize, partCount: Math.ceil(options.size / options.partSize) };
+    await fs.writeFile(path.join(dir, 'upload.json'), JSON.stringify(staged));
+    return { uploadId };
+  }
+
+  async putPart(key: string, uploadId: string | undefined, partNumber: number, body: AsyncIterable<Uint8Array>, size: number): Promise<{ etag: string }> {
+    const { dir, staged } = await this.stagedUpload(key, uploadId);
+    const expected = partLength(staged, partNumber);
+    if (expected === undefined || size !== expected) throw uploadError('UPLOAD_INVALID', `part ${partNumber} must be ${expected ?? 0} bytes`);
+    const tmp = path.join(dir, `.${randomBytes(8).toString('hex')}.tmp`);
+    const md5 = createHash('md5');
+    let written = 0;
+    let handle: FileHandle | undefined;
+    try {
+      handle = await fs.open(tmp, 'wx', 0o644);
+      for await (const chunk of body) {
+        written += chunk.byteLength;
+        // Stop at the first byte too many: the body is not read (nor stored) further.
+        if (written > expected) throw uploadError('UPLOAD_INVALID', `part ${partNumber} is longer than ${expected} bytes`);
+        md5.update(chunk);
+        await writeAll(handle, chunk);
+      }
+      if (written !== expected) throw uploadError('UPLOAD_INVALID', `part ${partNumber} is ${written} bytes, not ${expected}`);
+      if (this.fsync) await handle.sync();
+      await handle.close();
+      handle = undefined;
+      const etag = md5.digest('hex');
+      // Replace any earlier copy of this part: the newest rename wins, older names are removed after.
+      const name = `${partNumber}-${etag}.part`;
+      await fs.rename(tmp, path.join(dir, name));
+      for (const other of await fs.readdir(dir)) {
+        if (other !== name && other.startsWith(`${partNumber}-`) && other.endsWith('.part')) await fs.rm(path.join(dir, other), { force: true });
+      }
+      return { etag: `"${etag}"` };
+    } catch (error) {
+      await handle?.close().catch(() => undefined);
+      await fs.rm(tmp, { force: true }).catch(() => undefined);
+      if (codeOf(error) === 'ENOENT') throw uploadError('UPLOAD_NOT_FOUND', 'no such upload'); // aborted or completed meanwhile
+      throw error;
+    }
+  }
+
+  async listParts(key: string, uploadId: string | undefined): Promise<UploadedPart[]> {
+    let found: { dir: string; staged: StagedUpload };
+    try {
+      found = await this.stagedUpload(key, uploadId);
+    } catch (error) {
+      if (codeOf(error) === 'UPLOAD_NOT_FOUND') return [];
+      throw error;
+    }
+    const parts: UploadedPart[] = [];
+    for (const name of await fs.readdir(found.dir).catch(() => [] as string[])) {
+      const m = /^(\d{1,5})-([0-9a-f]{32})\.part$/.exec(name);
+      if (!m) continue;
+      const stat = await fs.stat(path.join(found.dir, name)).catch(() => undefined);
+      if (stat) parts.push({ partNumber: Number(m[1]), etag: `"${m[2]}"`, size: stat.size });
+    }
+    return parts.sort((a, b) => a.partNumber - b.partNumber);
+  }
+
+  async completeUpload(key: string, uploadId: string | undefined, parts: { partNumber: number; etag: string }[]): Promise<void> {
+    let found: { dir: string; staged: StagedUpload };
+    try {
+      found = await this.stagedUpload(key, uploadId);
+    } catch (error) {
+      // Completed before (a retried call): the object is there.
+      if (codeOf(error) === 'UPLOAD_NOT_FOUND' && (await this.head(key))) return;
+      throw error;
+    }
+    const { dir, staged } = found;
+    const have = new Map((await this.listParts(key, uploadId)).map((p) => [p.partNumber, p]));
+    const sorted = [...parts].sort((a, b) => a.partNumber - b.partNumber);
+    // Like S3 (InvalidPart), every part named must be there with the entity tag it was given; unlike S3, all parts are required (the object has a declared size).
+    if (sorted.length !== staged.partCount || sorted.some((p, i) => p.partNumber !== i + 1)) {
+      throw uploadError('UPLOAD_INVALID', `parts 1..${staged.partCount} must each be listed once`);
+    }
+    for (const p of sorted) {
+      const got = have.get(p.partNumber);
+      if (!got || got.etag.replace(/"/g, '') !== p.etag.replace(/"/g, '')) throw uploadError('UPLOAD_INVALID', `part ${p.partNumber} is missing or has another entity tag`);
+      if (got.size !== partLength(staged, p.partNumber)) throw uploadError('UPLOAD_INVALID', `part ${p.partNumber} has the wrong size`);
+    }
+    const files = sorted.map((p) => path.join(dir, `${p.partNumber}-${have.get(p.partNumber)!.etag.replace(/"/g, '')}.part`));
+    async function* concatenated(): AsyncGenerator<Uint8Array> {
+      for (const file of files) yield* createReadStream(file, { highWaterMark: READ_CHUNK }) as AsyncIterable<Uint8Array>;
+    }
+    await this.put(key, concatenated());
+    await fs.rm(dir, { recursive: true, force: true });
+  }
+
+  async abortUpload(key: string, uploadId: string | undefined): Promise<void> {
+    try {
+      const { dir } = await this.stagedUpload(key, uploadId);
+      await fs.rm(dir, { recursive: true, force: true });
+    } catch (error) {
+      if (codeOf(error) !== 'UPLOAD_NOT_FOUND') throw error;
+    }
+  }
+
+  private async stagedUpload(key: string, uploadId: string | undefined): Promise<{ dir: string; staged: StagedUpload }> {
+    segmentsOf(key);
+    if (uploadId === undefined || !/^[0-9a-f]{32}$/.test(uploadId)) throw uploadError('UPLOAD_NOT_FOUND', 'no such upload');
+    const dir = path.join(this.rootDir, UPLOADS_DIR, uploadId);
+    let staged: StagedUpload;
+    try {
+      staged = JSON.parse(await fs.readFile(path.join(dir, 'upload.json'), 'utf8')) as StagedUpload;
+    } catch (error) {
+      if (codeOf(error) === 'ENOENT') throw uploadError('UPLOAD_NOT_FOUND', 'no such upload');
+      throw error;
+    }
+    if (staged.key !== key) throw uploadError('UPLOAD_NOT_FOUND', 'no such upload');
+    return { dir, staged };
   }
 
   private pathOf(key: string): string {
@@ -259,6 +395,11 @@ export class FsBlobStore implements BlobStore {
 
   private async sweepStaleTmp(): Promise<void> {
     const now = Date.now();
+    const uploads = path.join(this.rootDir, UPLOADS_DIR);
+    for (const name of await fs.readdir(uploads).catch(() => [] as string[])) {
+      const stat = await fs.stat(path.join(uploads, name, 'upload.json')).catch(() => undefined);
+      if (!stat || now - stat.mtimeMs > STALE_UPLOAD_MS) await fs.rm(path.join(uploads, name), { recursive: true, force: true }).catch(() => undefined);
+    }
     for (const name of await fs.readdir(this.tmpDir).catch(() => [] as string[])) {
       const file = path.join(this.tmpDir, name);
       try {
@@ -269,6 +410,24 @@ export class FsBlobStore implements BlobStore {
       }
     }
   }
+}
+
+interface StagedUpload {
+  key: string;
+  size: number;
+  partSize: number;
+  partCount: number;
+}
+
+/** Bytes of part n (1-based): partSize, the remainder for the last; undefined outside 1..partCount. */
+function partLength(u: StagedUpload, partNumber: number): number | undefined {
+  if (!Number.isInteger(partNumber) || partNumber < 1 || partNumber > u.partCount) return undefined;
+  return partNumber < u.partCount ? u.partSize : u.size - (u.partCount - 1) * u.partSize;
+}
+
+/** Errors of a direct upload: UPLOAD_INVALID (the client sent wrong parts), UPLOAD_NOT_FOUND (no such open upload). */
+function uploadError(code: 'UPLOAD_INVALID' | 'UPLOAD_NOT_FOUND', message: string): Error {
+  return Object.assign(new Error(message), { code });
 }
 
 async function writeAll(handle: FileHandle, bytes: Uint8Array): Promise<void> {

@@ -190,7 +190,9 @@ export function createDicomWebApp(ctx: ArchiveContext, options: DicomWebAppOptio
     const contentType = rc.request.headers.get('content-type');
     if (!contentType) throw new ArchiveError('UNSUPPORTED_MEDIA_TYPE', 'Content-Type is required');
     const declared = Number(rc.request.headers.get('content-length') ?? '0');
-    if (declared > ctx.limits.maxRequestBytes) throw new ArchiveError('PAYLOAD_TOO_LARGE');
+    if (declared > ctx.limits.maxRequestBytes) {
+      throw new ArchiveError('PAYLOAD_TOO_LARGE', `a STOW request may carry at most ${ctx.limits.maxRequestBytes} bytes: send larger objects with the upload API (POST ${basePath}/uploads, see docs/upload-api.md)`);
+    }
     const mt = parseMediaType(contentType);
     const outcomes: StoreOutcome[] = [];
     const study = rc.params.study;

@@ -18,3 +18,33 @@ export function studyBlobPrefix(studyInstanceUID: string): string {
   assertValidUID(studyInstanceUID);
   return `studies/${studyInstanceUID}/`;
 }
+
+// ---------------------------------------------------------------- direct uploads (docs/upload-api.md)
+
+const UPLOAD_ID = /^[0-9a-z]{16,64}$/;
+const UPLOAD_KEY = /^uploads\/(\d{4})\/(\d{2})\/(\d{2})\/([0-9a-z]{16,64})\.dcm$/;
+const UPLOAD_STAGES = ['created', 'completed', 'result'] as const;
+export type UploadStage = (typeof UPLOAD_STAGES)[number];
+
+export function isValidUploadId(id: string): boolean {
+  return UPLOAD_ID.test(id);
+}
+
+/** The object a direct upload writes, and where its instance stays once indexed (no copy): uploads/<yyyy>/<mm>/<dd>/<uploadId>.dcm (UTC date of creation). */
+export function uploadObjectKey(uploadId: string, created: Date): string {
+  if (!isValidUploadId(uploadId)) throw new Error('invalid upload id');
+  const iso = created.toISOString();
+  return `uploads/${iso.slice(0, 4)}/${iso.slice(5, 7)}/${iso.slice(8, 10)}/${uploadId}.dcm`;
+}
+
+/** The upload id of an upload object key, or undefined when the key is not one. */
+export function uploadIdOfKey(key: string): string | undefined {
+  return UPLOAD_KEY.exec(key)?.[4];
+}
+
+/** Status records of an upload: one small immutable JSON object per stage (never rewritten by another stage's writer). */
+export function uploadStatusKey(uploadId: string, stage: UploadStage): string {
+  if (!isValidUploadId(uploadId)) throw new Error('invalid upload id');
+  if (!UPLOAD_STAGES.includes(stage)) throw new Error('invalid upload stage');
+  return `uploads-status/${uploadId}/${stage}.json`;
+}

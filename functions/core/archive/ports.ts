@@ -35,6 +35,61 @@ export interface BlobStore {
   list(prefix: string): AsyncIterable<string>;
 }
 
+// ---------------------------------------------------------------- direct uploads (optional capability)
+
+/** Where (and how) a client sends one part of a direct upload. */
+export interface UploadPartTarget {
+  partNumber: number;
+  /** Bytes of this part: every part is `partSize` long except the last. */
+  size: number;
+  /** Absolute URL, or a path relative to the DICOMweb base URL (stores the archive serves itself). */
+  url: string;
+  method: 'PUT';
+  /** Headers the request must carry exactly as given (they are part of the signature). */
+  headers: Record<string, string>;
+}
+
+export interface UploadedPart {
+  partNumber: number;
+  /** Entity tag the store gave the part; the client sends it back at completion. */
+  etag: string;
+  size: number;
+}
+
+/**
+ * Optional BlobStore capability: large objects go from the client straight into
+ * the store, in parts (S3 multipart semantics), so bytes never pass through a
+ * function (Lambda carries 6 MB per call). `uploadId` is the store's own id of an
+ * open multipart upload; it is undefined for a single-part upload (one PUT).
+ * The object appears at `key`, atomically, only at `completeUpload`.
+ *
+ * Stores that hand out their own signed URLs (S3) implement `presignPart`;
+ * stores the archive serves itself (embedded) implement `putPart`, and the
+ * archive's signed part route relays the bytes to it.
+ *
+ * Errors the client caused (missing parts, wrong entity tags or sizes) carry
+ * `code: 'UPLOAD_INVALID'`; an upload the store does not know (aborted,
+ * completed, never created), `code: 'UPLOAD_NOT_FOUND'`.
+ */
+export interface DirectUploads {
+  createUpload(key: string, options: { size: number; partSize: number; contentType?: string }): Promise<{ uploadId?: string }>;
+  presignPart?(key: string, uploadId: string | undefined, part: { partNumber: number; size: number }, expiresInSeconds: number): Promise<UploadPartTarget>;
+  putPart?(key: string, uploadId: string | undefined, partNumber: number, body: AsyncIterable<Uint8Array>, size: number): Promise<{ etag: string }>;
+  /** Parts received so far, by part number (empty once the upload is completed or aborted). */
+  listParts(key: string, uploadId: string | undefined): Promise<UploadedPart[]>;
+  /** Assemble the parts (in part-number order) into the object at `key`; etags must match what the store gave. */
+  completeUpload(key: string, uploadId: string | undefined, parts: { partNumber: number; etag: string }[]): Promise<void>;
+  /** Idempotent: drops received parts (never a completed object). */
+  abortUpload(key: string, uploadId: string | undefined): Promise<void>;
+}
+
+/** The store's direct-upload capability, if it has one. */
+export function directUploadsOf(blobs: BlobStore): DirectUploads | undefined {
+  const u = blobs as Partial<DirectUploads>;
+  const ok = typeof u.createUpload === 'function' && typeof u.listParts === 'function' && typeof u.completeUpload === 'function' && typeof u.abortUpload === 'function';
+  return ok && (typeof u.presignPart === 'function' || typeof u.putPart === 'function') ? (blobs as BlobStore & DirectUploads) : undefined;
+}
+
 // ---------------------------------------------------------------- index
 
 /** Where an instance's frames and bulk data sit inside its stored bytes. */
