@@ -1,0 +1,348 @@
+/**
+ * The gateway's DICOMweb client for the archive: QIDO-RS searches (PS3.18
+ * §10.6) followed page by page, WADO-RS retrieval of one instance's original
+ * bytes as a stream (PS3.18 §10.4, `transfer-syntax=*`), and the credentials
+ * of auth.ts on every request (one fresh-token retry after a 401).
+ *
+ * Every request is bounded in time: `requestTimeoutMs` for a search (headers
+ * and body), and for a retrieve the same limit between two body chunks, so a
+ * large instance on a slow link is fine but a stalled one is not. Responses
+ * are bounded in size (JSON pages) or streamed (instances, never buffered
+ * whole). Errors are `CloudError`s with a stable code and the HTTP status.
+ */
+import type { CloudConfig } from '../config-types';
+import type { DicomJsonDataset } from '../../../functions/core/dicom/json-model';
+import { readFileMeta } from '../../../functions/core/dicom/part10';
+import { DicomParseError, DEFAULT_PARSE_LIMITS } from '../../../functions/core/dicom/part10-types';
+import { isValidUID } from '../../../functions/core/dicom/uid';
+import { parseMultipartRelated, readMultipart } from '../../../functions/core/dicomweb/multipart';
+import { createAuthProvider, isTimeout, causeText, type AuthProvider } from './auth';
+import { CloudError } from './errors';
+
+export interface DicomWebClientDeps {
+  fetch?: typeof fetch;
+  /** Clock for the token cache (tests). */
+  now?: () => number;
+  /** QIDO `limit` per page (the archive may cap it lower; paging copes). Default 200. */
+  pageSize?: number;
+  /** A search yielding more matches than this fails with CLOUD_TOO_MANY_RESULTS. Default 100 000. */
+  maxSearchResults?: number;
+  /** Largest QIDO page body accepted. Default 64 MiB. */
+  maxPageBytes?: number;
+}
+
+export interface RetrievedInstance {
+  /** From the instance's file meta (0002,0010). */
+  transferSyntaxUID: string;
+  /** The Part 10 file as stored: preamble, file meta, data set. Single use; stop reading to cancel. */
+  body: AsyncIterable<Uint8Array>;
+}
+
+/** The media type of original bytes (PS3.18 §8.7.3.5.2: `transfer-syntax=*` = as stored). */
+export const ACCEPT_ORIGINAL_INSTANCE = 'multipart/related; type="application/dicom"; transfer-syntax=*';
+
+const DICOM_JSON = 'application/dicom+json';
+/** Longest head buffered while looking for the end of the file meta. */
+const MAX_FILE_META_BYTES = 1024 * 1024;
+
+const UID_SEGMENT = '[0-9.]{1,64}';
+/** The QIDO resources of PS3.18 §10.6.1 (Table 10.6.1-2). */
+const SEARCH_PATH = new RegExp(
+  `^/(?:studies|series|instances|studies/${UID_SEGMENT}/(?:series|instances)|studies/${UID_SEGMENT}/series/${UID_SEGMENT}/instances)$`,
+);
+
+export class DicomWebClient {
+  private readonly base: string;
+  private readonly fetch: typeof fetch;
+  private readonly auth: AuthProvider;
+  private readonly timeoutMs: number;
+  private readonly pageSize: number;
+  private readonly maxSearchResults: number;
+  private readonly maxPageBytes: number;
+
+  constructor(cfg: CloudConfig, deps: DicomWebClientDeps = {}) {
+    this.base = cfg.dicomWebUrl.replace(/\/+$/, '');
+    this.fetch = deps.fetch ?? globalThis.fetch;
+    this.timeoutMs = cfg.requestTimeoutMs;
+    this.pageSize = deps.pageSize ?? 200;
+    this.maxSearchResults = deps.maxSearchResults ?? 100_000;
+    this.maxPageBytes = deps.maxPageBytes ?? 64 * 1024 * 1024;
+    this.auth = createAuthProvider(cfg.auth, { fetch: this.fetch, now: deps.now ?? Date.now, timeoutMs: cfg.requestTimeoutMs });
+  }
+
+  /** Credential headers for a request to the archive (the uploader uses them for STOW too). */
+  authHeaders(): Promise<Record<string, string>> {
+    return this.auth.headers();
+  }
+
+  /**
+   * QIDO-RS at `path` (`/studies`, `/studies/{study}/series`, …). `limit` and
+   * `offset` are ours: pages are requested until one comes back short and
+   * without `Warning: 299` (PS3.18 §8.3.4.4: more results exist), so the
+   * archive capping our limit does not lose matches.
+   */
+  async *search(path: string, query: URLSearchParams): AsyncIterable<DicomJsonDataset> {
+    if (!SEARCH_PATH.test(path) || path.split('/').some((s) => /^[0-9.]+$/.test(s) && !isValidUID(s))) {
+      throw new CloudError('CLOUD_INVALID_UID', 'search: not a QIDO-RS resource path with valid UIDs');
+    }
+    const params = new URLSearchParams(query);
+    params.delete('limit');
+    params.delete('offset');
+    let offset = 0;
+    let previousFirst: string | undefined;
+    for (;;) {
+      params.set('limit', String(this.pageSize));
+      params.set('offset', String(offset));
+      const { results, more } = await this.searchPage(`${this.base}${path}?${params.toString()}`);
+      if (results.length === 0) return;
+      // An origin server that ignores offset would hand us page one forever.
+      const first = JSON.stringify(results[0]);
+      if (first === previousFirst) throw new CloudError('CLOUD_PROTOCOL', 'search: the archive returned the same page twice (offset ignored?)');
+      previousFirst = first;
+      if (offset + results.length > this.maxSearchResults) {
+        throw new CloudError('CLOUD_TOO_MANY_RESULTS', `search: more than ${this.maxSearchResults} matches; narrow the query`);
+      }
+      for (const r of results) yield r;
+      offset += results.length;
+      if (results.length < this.pageSize && !more) return;
+    }
+  }
+
+  /** Does the archive hold this instance? (QIDO by SOP Instance UID, within the study when known.) */
+  async hasInstance(sopInstanceUID: string, studyUID?: string): Promise<boolean> {
+    assertUids(studyUID === undefined ? [sopInstanceUID] : [sopInstanceUID, studyUID]);
+    const path = studyUID ? `/studies/${studyUID}/instances` : '/instances';
+    const params = new URLSearchParams({ SOPInstanceUID: sopInstanceUID, includefield: '00080018', limit: '1' });
+    const { results } = await this.searchPage(`${this.base}${path}?${params.toString()}`);
+    return results.some((r) => r['00080018']?.Value?.[0] === sopInstanceUID);
+  }
+
+  /**
+   * One instance's original bytes (WADO-RS RetrieveInstance with
+   * `transfer-syntax=*`). Resolves once the file meta has arrived (so the
+   * transfer syntax is known); the rest streams from the multipart body.
+   */
+  async retrieveInstance(studyUID: string, seriesUID: string, sopInstanceUID: string): Promise<RetrievedInstance> {
+    assertUids([studyUID, seriesUID, sopInstanceUID]);
+    const url = `${this.base}/studies/${studyUID}/series/${seriesUID}/instances/${sopInstanceUID}`;
+    const timer = new RequestTimer(this.timeoutMs);
+    let finished = false;
+    try {
+      const res = await this.send(url, ACCEPT_ORIGINAL_INSTANCE, timer);
+      if (res.status !== 200) throw await httpError(res, 'retrieve instance');
+      let boundary: string;
+      try {
+        boundary = parseMultipartRelated(res.headers.get('content-type') ?? '').boundary;
+      } catch (error) {
+        await res.body?.cancel().catch(() => undefined);
+        throw new CloudError('CLOUD_PROTOCOL', 'retrieve instance: the answer is not multipart/related', { cause: error, status: res.status });
+      }
+      if (!res.body) throw new CloudError('CLOUD_PROTOCOL', 'retrieve instance: empty answer', { status: res.status });
+      // One part expected; the whole body is bounded by the idle timer, not by size (instances can be GBs).
+      const parts = readMultipart(timedChunks(res.body, timer), boundary, { maxParts: 1, maxHeaderBytes: 16 * 1024, maxBodyBytes: Number.MAX_SAFE_INTEGER });
+      const first = await mapStreamErrors(() => parts.next(), timer);
+      if (first.done) throw new CloudError('CLOUD_PROTOCOL', 'retrieve instance: no part in the answer');
+      const partType = (first.value.contentType ?? '').split(';')[0]!.trim().toLowerCase();
+      if (partType !== '' && partType !== 'application/dicom') {
+        throw new CloudError('CLOUD_PROTOCOL', 'retrieve instance: the part is not application/dicom');
+      }
+      const chunks = first.value.body[Symbol.asyncIterator]();
+      // Read until the file meta is complete: the caller needs the transfer syntax before the bytes.
+      const head: Uint8Array[] = [];
+      let headLength = 0;
+      let transferSyntaxUID: string | undefined;
+      let ended = false;
+      while (transferSyntaxUID === undefined) {
+        const r = await mapStreamErrors(() => chunks.next(), timer);
+        if (r.done) ended = true;
+        else {
+          head.push(r.value);
+          headLength += r.value.length;
+        }
+        const bytes = head.length === 1 ? head[0]! : Buffer.concat(head);
+        try {
+          transferSyntaxUID = readFileMeta(bytes, DEFAULT_PARSE_LIMITS, ended).transferSyntaxUID;
+        } catch (error) {
+          const needMore = error instanceof DicomParseError && (error.code === 'NEED_MORE_DATA' || error.code === 'TRUNCATED');
+          if (!needMore || ended) throw new CloudError('CLOUD_PROTOCOL', `retrieve instance: not a Part 10 file (${(error as Error).message})`, { cause: error });
+          if (headLength > MAX_FILE_META_BYTES) throw new CloudError('CLOUD_PROTOCOL', 'retrieve instance: file meta larger than 1 MiB');
+        }
+      }
+      finished = true;
+      const body = streamRest(head, chunks, ended, parts, timer);
+      return { transferSyntaxUID, body };
+    } finally {
+      if (!finished) timer.abort();
+    }
+  }
+
+  // ------------------------------------------------------------ requests
+
+  private async searchPage(url: string): Promise<{ results: DicomJsonDataset[]; more: boolean }> {
+    const timer = new RequestTimer(this.timeoutMs);
+    try {
+      const res = await this.send(url, DICOM_JSON, timer);
+      // 204 was "no match" in older editions of PS3.18.
+      if (res.status === 204) return { results: [], more: false };
+      if (res.status !== 200) throw await httpError(res, 'search');
+      const text = await mapStreamErrors(() => readText(res, this.maxPageBytes), timer);
+      let json: unknown;
+      try {
+        json = text.trim() === '' ? [] : JSON.parse(text);
+      } catch (error) {
+        throw new CloudError('CLOUD_PROTOCOL', 'search: the answer is not JSON', { cause: error, status: res.status });
+      }
+      if (!Array.isArray(json) || !json.every((r) => typeof r === 'object' && r !== null && !Array.isArray(r))) {
+        throw new CloudError('CLOUD_PROTOCOL', 'search: the answer is not an array of DICOM JSON objects', { status: res.status });
+      }
+      return { results: json as DicomJsonDataset[], more: hasMoreWarning(res.headers.get('warning')) };
+    } finally {
+      timer.done();
+    }
+  }
+
+  /** GET with credentials; after a 401, once more with a fresh token (when the credential can be renewed). */
+  private async send(url: string, accept: string, timer: RequestTimer): Promise<Response> {
+    for (let attempt = 0; ; attempt++) {
+      const auth = await this.auth.headers();
+      let res: Response;
+      try {
+        res = await this.fetch(url, { headers: { Accept: accept, ...auth }, signal: timer.signal });
+      } catch (error) {
+        throw networkError(error, timer);
+      }
+      if (res.status === 401 && attempt === 0 && this.auth.invalidate(auth)) {
+        await res.body?.cancel().catch(() => undefined);
+        continue;
+      }
+      return res;
+    }
+  }
+}
+
+// ------------------------------------------------------------ helpers
+
+function assertUids(uids: string[]): void {
+  for (const uid of uids) if (!isValidUID(uid)) throw new CloudError('CLOUD_INVALID_UID', 'not a valid UID (PS3.5 §9)');
+}
+
+/** `Warning: 299 <agent> "<text>"` (RFC 7234 §5.5; PS3.18 §8.3.4.4), possibly among other warnings. */
+function hasMoreWarning(value: string | null): boolean {
+  return value !== null && /(?:^|,)\s*299\s/.test(value);
+}
+
+async function httpError(res: Response, what: string): Promise<CloudError> {
+  await res.body?.cancel().catch(() => undefined);
+  const code = res.status === 401 || res.status === 403 ? 'CLOUD_AUTH' : 'CLOUD_HTTP';
+  return new CloudError(code, `${what}: the archive answered ${res.status}${res.statusText ? ` ${res.statusText}` : ''}`, { status: res.status });
+}
+
+function networkError(error: unknown, timer: RequestTimer): CloudError {
+  if (error instanceof CloudError) return error;
+  if (timer.timedOut || isTimeout(error)) return new CloudError('CLOUD_TIMEOUT', `no answer from the archive within ${timer.ms} ms`, { cause: error });
+  return new CloudError('CLOUD_UNREACHABLE', `the archive is unreachable: ${causeText(error)}`, { cause: error });
+}
+
+async function mapStreamErrors<T>(step: () => Promise<T>, timer: RequestTimer): Promise<T> {
+  try {
+    return await step();
+  } catch (error) {
+    if (error instanceof CloudError) throw error;
+    const code = (error as { code?: unknown }).code;
+    if (code === 'MULTIPART_MALFORMED' || code === 'MULTIPART_LIMIT') {
+      throw new CloudError('CLOUD_PROTOCOL', `the archive's multipart answer is malformed: ${(error as Error).message}`, { cause: error });
+    }
+    throw networkError(error, timer);
+  }
+}
+
+async function readText(res: Response, max: number): Promise<string> {
+  if (!res.body) return '';
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
+    size += chunk.length;
+    if (size > max) {
+      await res.body.cancel().catch(() => undefined);
+      throw new CloudError('CLOUD_PROTOCOL', `search: a page larger than ${max} bytes`, { status: res.status });
+    }
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+/**
+ * One AbortController per request: aborts when no progress is made for `ms`
+ * (headers, or the next body chunk after `touch()`).
+ */
+class RequestTimer {
+  private readonly controller = new AbortController();
+  private timer: NodeJS.Timeout | undefined;
+  timedOut = false;
+  constructor(readonly ms: number) {
+    this.arm();
+  }
+  get signal(): AbortSignal {
+    return this.controller.signal;
+  }
+  touch(): void {
+    if (this.timer !== undefined) this.arm();
+  }
+  done(): void {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+  }
+  abort(): void {
+    this.done();
+    if (!this.controller.signal.aborted) this.controller.abort();
+  }
+  private arm(): void {
+    clearTimeout(this.timer);
+    this.timer = setTimeout(() => {
+      this.timedOut = true;
+      this.timer = undefined;
+      this.controller.abort(new CloudError('CLOUD_TIMEOUT', `no data from the archive for ${this.ms} ms`));
+    }, this.ms);
+    this.timer.unref?.();
+  }
+}
+
+async function* timedChunks(body: ReadableStream<Uint8Array>, timer: RequestTimer): AsyncGenerator<Uint8Array> {
+  const reader = body.getReader();
+  try {
+    for (;;) {
+      const r = await reader.read();
+      if (r.done) return;
+      timer.touch();
+      yield r.value;
+    }
+  } finally {
+    await reader.cancel().catch(() => undefined);
+  }
+}
+
+async function* streamRest(
+  head: Uint8Array[],
+  chunks: AsyncIterator<Uint8Array>,
+  ended: boolean,
+  parts: AsyncGenerator<unknown>,
+  timer: RequestTimer,
+): AsyncGenerator<Uint8Array> {
+  let complete = false;
+  try {
+    for (const h of head) yield h;
+    if (!ended) {
+      for (;;) {
+        const r = await mapStreamErrors(() => chunks.next(), timer);
+        if (r.done) break;
+        yield r.value;
+      }
+    }
+    complete = true;
+  } finally {
+    timer.done();
+    // Stop reading after our one part (an epilogue or further parts are not ours); a consumer that stopped early cancels the download.
+    if (!complete) timer.abort();
+    await parts.return(undefined).catch(() => undefined);
+  }
+}
