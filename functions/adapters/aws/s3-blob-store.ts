@@ -48,8 +48,8 @@ function rangeNotSatisfiable(cause?: unknown): Error {
   return Object.assign(new Error('byte range not satisfiable', { cause }), { code: 'RANGE_NOT_SATISFIABLE' });
 }
 
-/** Errors of a direct upload the client caused (wrong parts, etags, sizes): code UPLOAD_INVALID. */
-function uploadError(code: 'UPLOAD_INVALID', message: string, cause?: unknown): Error {
+/** Errors of a direct upload: UPLOAD_INVALID (the client sent wrong parts, etags, sizes), UPLOAD_NOT_FOUND (no such open upload). */
+function uploadError(code: 'UPLOAD_INVALID' | 'UPLOAD_NOT_FOUND', message: string, cause?: unknown): Error {
   return Object.assign(new Error(message, { cause }), { code });
 }
 
@@ -178,6 +178,9 @@ export class S3BlobStore implements BlobStore, DirectUploads {
   }
 
   async presignPart(key: string, uploadId: string | undefined, part: { partNumber: number; size: number }, expiresInSeconds: number): Promise<UploadPartTarget> {
+    // S3 numbers parts 1..10,000 and caps a part at 5 GiB; a single PUT is part 1.
+    if (!Number.isInteger(part.partNumber) || part.partNumber < 1 || part.partNumber > (uploadId === undefined ? 1 : MAX_PARTS)) throw uploadError('UPLOAD_INVALID', `no part ${part.partNumber} in this upload`);
+    if (!Number.isSafeInteger(part.size) || part.size < 0 || part.size > 5 * 1024 ** 3) throw uploadError('UPLOAD_INVALID', 'invalid part size');
     const options = { expiresIn: expiresInSeconds, signableHeaders: new Set(['content-length']) };
     const signer = this.presignClient();
     const url =
@@ -246,8 +249,11 @@ export class S3BlobStore implements BlobStore, DirectUploads {
     } catch (error) {
       const name = s3ErrorName(error);
       // Completed before (a retried call): the object is there.
-      if (name === 'NoSuchUpload' && (await this.head(key))) return;
-      if (name && ['InvalidPart', 'InvalidPartOrder', 'EntityTooSmall', 'NoSuchUpload', 'PreconditionFailed', 'InvalidRequest'].includes(name)) {
+      if (name === 'NoSuchUpload') {
+        if (await this.head(key)) return;
+        throw uploadError('UPLOAD_NOT_FOUND', 'no such upload (aborted, or never created)', error);
+      }
+      if (name && ['InvalidPart', 'InvalidPartOrder', 'EntityTooSmall', 'PreconditionFailed', 'InvalidRequest'].includes(name)) {
         throw uploadError('UPLOAD_INVALID', `S3 refused to complete the upload (${name})`, error);
       }
       throw error;

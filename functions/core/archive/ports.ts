@@ -60,8 +60,12 @@ export interface UploadedPart {
  * Optional BlobStore capability: large objects go from the client straight into
  * the store, in parts (S3 multipart semantics), so bytes never pass through a
  * function (Lambda carries 6 MB per call). `uploadId` is the store's own id of an
- * open multipart upload; it is undefined for a single-part upload (one PUT).
- * The object appears at `key`, atomically, only at `completeUpload`.
+ * open multipart upload; a store may leave it undefined for a single-part
+ * upload (S3: one presigned PutObject). The object appears at `key`
+ * atomically: for a multipart upload only at `completeUpload`; a single PUT
+ * straight to the store is the object as soon as it is sent (completion then
+ * only checks it is there). test/contract/direct-uploads.contract.ts is the
+ * executable form of this contract.
  *
  * Stores that hand out their own signed URLs (S3) implement `presignPart`;
  * stores the archive serves itself (embedded) implement `putPart`, and the
