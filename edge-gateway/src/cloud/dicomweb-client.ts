@@ -118,6 +118,37 @@ export class DicomWebClient {
   }
 
   /**
+   * The stored transfer syntax of each instance of a series, by SOP Instance
+   * UID, from the series metadata (PS3.18 §10.4.1.1.2; the archive adds
+   * Available Transfer Syntax UID (0008,3002) to each instance). C-MOVE/C-GET
+   * need it to propose presentation contexts before any byte is fetched.
+   */
+  async seriesTransferSyntaxes(studyUID: string, seriesUID: string): Promise<Map<string, string>> {
+    assertUids([studyUID, seriesUID]);
+    const timer = new RequestTimer(this.timeoutMs);
+    try {
+      const res = await this.send(`${this.base}/studies/${studyUID}/series/${seriesUID}/metadata`, DICOM_JSON, timer);
+      if (res.status !== 200) throw await httpError(res, 'series metadata');
+      const text = await mapStreamErrors(() => readText(res, this.maxPageBytes), timer);
+      let json: unknown;
+      try {
+        json = JSON.parse(text);
+      } catch (error) {
+        throw new CloudError('CLOUD_PROTOCOL', 'series metadata: the answer is not JSON', { cause: error, status: res.status });
+      }
+      const out = new Map<string, string>();
+      for (const ds of Array.isArray(json) ? (json as DicomJsonDataset[]) : []) {
+        const sop = ds?.['00080018']?.Value?.[0];
+        const ts = ds?.['00083002']?.Value?.[0];
+        if (typeof sop === 'string' && typeof ts === 'string') out.set(sop, ts);
+      }
+      return out;
+    } finally {
+      timer.done();
+    }
+  }
+
+  /**
    * One instance's original bytes (WADO-RS RetrieveInstance with
    * `transfer-syntax=*`). Resolves once the file meta has arrived (so the
    * transfer syntax is known); the rest streams from the multipart body.
