@@ -1,0 +1,638 @@
+/**
+ * The durable on-disk queue between DIMSE (or the importer) and the uploader.
+ *
+ *   <dir>/incoming/<id>.<pid>/instance.dcm            being written by process <pid>
+ *   <dir>/queued/<id>/{instance.dcm, record.json}     waiting for upload
+ *   <dir>/inflight/<id>/{instance.dcm, record.json}   being uploaded
+ *   <dir>/done/<id>/record.json                       uploaded (file deleted), kept doneRetentionMs
+ *   <dir>/quarantine/<id>/{instance.dcm, record.json} refused by the archive; kept for an operator
+ *   <dir>/spool.lock                                  pid of the owner (the one process that uploads)
+ *
+ * One entry is one directory, so a state transition is one atomic rename of
+ * that directory: a kill -9 at any point leaves the entry in the old state or
+ * the new one, never split. Records are written tmp + fsync + rename inside the
+ * entry before it moves; directories are fsynced after each rename (config
+ * `spool.fsync`). Ids sort by creation time (oldest first) and never derive
+ * from UIDs, so nothing from the wire ever becomes a path.
+ *
+ * Roles: the owner (gateway, or an importer run alone) claims entries and runs
+ * start-up recovery; producers (an importer beside a running gateway) only add
+ * entries. The owner picks up their entries by rescanning queued/.
+ */
+import { EventEmitter } from 'node:events';
+import * as fs from 'node:fs';
+import * as fsp from 'node:fs/promises';
+import * as path from 'node:path';
+import { randomBytes } from 'node:crypto';
+import type { SpoolConfig } from '../config-types';
+import type { Metrics } from '../ops/metrics';
+import { silentLogger, type Logger } from '../ops/logger';
+import { fsyncDir, isErrno, processAlive, renameDurable, writeFileAtomic } from './fs-durable';
+
+export type SpoolState = 'queued' | 'inflight' | 'done' | 'quarantine';
+
+export interface SpoolRecord {
+  id: string;
+  sopInstanceUID: string;
+  sopClassUID: string;
+  studyInstanceUID?: string;
+  seriesInstanceUID?: string;
+  transferSyntaxUID: string;
+  sizeBytes: number;
+  callingAETitle?: string;
+  receivedAt: string;
+  state: SpoolState;
+  attempts: number;
+  reason?: string;
+  /** Not before this time (ISO) is the entry retried (backoff). */
+  notBefore?: string;
+  /** When the entry reached done/ or quarantine/. */
+  settledAt?: string;
+  /** Forced upload route (e.g. 'upload' after STOW answered 413). */
+  route?: 'stow' | 'upload';
+}
+
+export type IncomingMeta = Omit<SpoolRecord, 'id' | 'state' | 'attempts' | 'receivedAt' | 'sizeBytes'>;
+
+export interface IncomingWriter {
+  readonly path: string;
+  write(chunk: Uint8Array): Promise<void>;
+  /** fsync (per config), move to queued/, write the record atomically; returns the queued record. */
+  commit(meta: IncomingMeta): Promise<SpoolRecord>;
+  /** delete the partial file; nothing is queued. */
+  abort(): Promise<void>;
+}
+
+export type SpoolRole = 'owner' | 'producer' | 'auto';
+
+export interface SpoolDeps {
+  metrics?: Metrics;
+  logger?: Logger;
+  /** 'owner' (default): must hold the spool lock; 'producer': never claims; 'auto': owner if nobody else is. */
+  role?: SpoolRole;
+  now?: () => number;
+}
+
+export class SpoolError extends Error {
+  constructor(
+    readonly code: 'SPOOL_LOCKED' | 'SPOOL_CLOSED' | 'SPOOL_NOT_OWNER' | 'SPOOL_WRITER_DONE',
+    message: string,
+  ) {
+    super(message);
+    this.name = 'SpoolError';
+  }
+}
+
+export const SPOOL_STATES: readonly SpoolState[] = ['queued', 'inflight', 'done', 'quarantine'];
+const FILE = 'instance.dcm';
+const RECORD = 'record.json';
+const LOCK = 'spool.lock';
+const ID = /^[0-9a-z]{9}-[0-9a-z]{4}-[0-9a-f]{8}$/;
+const INCOMING = /^([0-9a-z]{9}-[0-9a-z]{4}-[0-9a-f]{8})\.(\d{1,10})$/;
+
+let lastMs = 0;
+let seq = 0;
+/** Time-ordered id: 9 base-36 digits of ms, a per-ms sequence, 32 random bits. */
+export function newSpoolId(nowMs = Date.now()): string {
+  if (nowMs <= lastMs) {
+    nowMs = lastMs;
+    seq++;
+  } else {
+    lastMs = nowMs;
+    seq = 0;
+  }
+  return `${nowMs.toString(36).padStart(9, '0')}-${(seq % 36 ** 4).toString(36).padStart(4, '0')}-${randomBytes(4).toString('hex')}`;
+}
+
+/** Creation time of an id (ms since the epoch). */
+export function spoolIdTime(id: string): number {
+  return parseInt(id.slice(0, 9), 36);
+}
+
+export function isSpoolId(id: string): boolean {
+  return ID.test(id);
+}
+
+/** Read a record, or undefined when absent or unreadable (a torn tmp is never read: records are renamed into place). */
+async function readRecord(file: string): Promise<SpoolRecord | undefined> {
+  try {
+    const r = JSON.parse(await fsp.readFile(file, 'utf8')) as SpoolRecord;
+    return typeof r === 'object' && r && typeof r.id === 'string' ? r : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+async function rmrf(p: string): Promise<void> {
+  await fsp.rm(p, { recursive: true, force: true });
+}
+
+async function listDir(dir: string): Promise<string[]> {
+  try {
+    return await fsp.readdir(dir);
+  } catch (e) {
+    if (isErrno(e, 'ENOENT')) return [];
+    throw e;
+  }
+}
+
+export class Spool {
+  readonly dir: string;
+  readonly events = new EventEmitter();
+  private readonly log: Logger;
+  private readonly now: () => number;
+  private owner = false;
+  private closed = false;
+  /** Queued ids ready now, oldest first (owner only). */
+  private ready: string[] = [];
+  /** Queued ids waiting for their backoff, with the time they become ready. */
+  private delayed = new Map<string, number>();
+  /** Where each SOP Instance UID is (the latest entry), for findDone and the importer's dedup. */
+  private bySop = new Map<string, { id: string; state: SpoolState }>();
+
+  private constructor(
+    readonly config: SpoolConfig,
+    deps: SpoolDeps,
+  ) {
+    this.dir = config.dir;
+    this.log = deps.logger ?? silentLogger;
+    this.now = deps.now ?? Date.now;
+    this.events.setMaxListeners(0);
+  }
+
+  static async open(cfg: SpoolConfig, deps: SpoolDeps = {}): Promise<Spool> {
+    const spool = new Spool(cfg, deps);
+    for (const d of ['incoming', ...SPOOL_STATES]) await fsp.mkdir(path.join(cfg.dir, d), { recursive: true });
+    await fsyncDir(cfg.dir, cfg.fsync);
+    const role = deps.role ?? 'owner';
+    if (role !== 'producer') {
+      spool.owner = spool.tryLock();
+      if (!spool.owner && role === 'owner') {
+        throw new SpoolError('SPOOL_LOCKED', `the spool ${cfg.dir} is owned by another running process (pid ${spool.lockHolder()}); stop it or run as a producer`);
+      }
+    }
+    if (spool.owner) await spool.recover();
+    else await spool.rescan();
+    spool.registerMetrics(deps.metrics);
+    return spool;
+  }
+
+  /** Does this process upload from the spool (holds the lock)? */
+  get isOwner(): boolean {
+    return this.owner;
+  }
+
+  private lockPath(): string {
+    return path.join(this.dir, LOCK);
+  }
+
+  lockHolder(): number | undefined {
+    try {
+      const pid = Number(fs.readFileSync(this.lockPath(), 'utf8').trim());
+      return Number.isSafeInteger(pid) && pid > 0 ? pid : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /**
+   * Take the owner lock: created exclusively (O_EXCL); a lock left by a dead
+   * process (kill -9) is taken over. Known gap: two processes taking over the
+   * same stale lock in the same instant may both succeed.
+   */
+  private tryLock(): boolean {
+    for (let attempt = 0; attempt < 2; attempt++) {
+      try {
+        const fd = fs.openSync(this.lockPath(), 'wx', 0o600);
+        fs.writeSync(fd, `${process.pid}\n`);
+        fs.fsyncSync(fd);
+        fs.closeSync(fd);
+        return true;
+      } catch (e) {
+        if (!isErrno(e, 'EEXIST')) throw e;
+        const holder = this.lockHolder();
+        if (holder === process.pid) return true;
+        if (holder !== undefined && processAlive(holder)) return false;
+        // A stale lock (its process died) or an empty one (died while writing it).
+        try {
+          fs.unlinkSync(this.lockPath());
+        } catch (err) {
+          if (!isErrno(err, 'ENOENT')) throw err;
+        }
+      }
+    }
+    return false;
+  }
+
+  private entry(state: SpoolState, id: string): string {
+    return path.join(this.dir, state, id);
+  }
+
+  /** Path of the Part 10 file of a record in its current state. */
+  filePath(record: Pick<SpoolRecord, 'id' | 'state'>): string {
+    return path.join(this.entry(record.state, record.id), FILE);
+  }
+
+  // ------------------------------------------------------------------ incoming
+
+  async createIncoming(): Promise<IncomingWriter> {
+    if (this.closed) throw new SpoolError('SPOOL_CLOSED', 'the spool is closed');
+    const id = newSpoolId(this.now());
+    const dir = path.join(this.dir, 'incoming', `${id}.${process.pid}`);
+    await fsp.mkdir(dir);
+    const file = path.join(dir, FILE);
+    const handle = await fsp.open(file, 'wx', 0o600);
+    let size = 0;
+    let finished = false;
+    const cfg = this.config;
+    const spool = this;
+    const finish = () => {
+      if (finished) throw new SpoolError('SPOOL_WRITER_DONE', 'this incoming file is already committed or aborted');
+      finished = true;
+    };
+    return {
+      path: file,
+      async write(chunk: Uint8Array) {
+        if (finished) throw new SpoolError('SPOOL_WRITER_DONE', 'this incoming file is already committed or aborted');
+        let off = 0;
+        while (off < chunk.byteLength) {
+          const { bytesWritten } = await handle.write(chunk, off, chunk.byteLength - off);
+          off += bytesWritten;
+        }
+        size += chunk.byteLength;
+      },
+      async commit(meta: IncomingMeta) {
+        finish();
+        try {
+          if (cfg.fsync) await handle.sync();
+          await handle.close();
+          const record: SpoolRecord = {
+            ...stripUndefined(meta),
+            id,
+            state: 'queued',
+            attempts: 0,
+            receivedAt: new Date(spool.now()).toISOString(),
+            sizeBytes: size,
+          };
+          delete record.notBefore;
+          delete record.settledAt;
+          // The record goes in before the entry moves: a queued entry always has both files.
+          await writeFileAtomic(path.join(dir, RECORD), JSON.stringify(record), cfg.fsync);
+          await renameDurable(dir, spool.entry('queued', id), cfg.fsync);
+          spool.addQueued(record);
+          return record;
+        } catch (e) {
+          await handle.close().catch(() => undefined);
+          await rmrf(dir).catch(() => undefined);
+          throw e;
+        }
+      },
+      async abort() {
+        if (finished) return;
+        finished = true;
+        await handle.close().catch(() => undefined);
+        await rmrf(dir);
+      },
+    };
+  }
+
+  private addQueued(record: SpoolRecord): void {
+    this.bySop.set(record.sopInstanceUID, { id: record.id, state: 'queued' });
+    this.schedule(record.id, record.notBefore);
+    this.events.emit('queued', record.id);
+  }
+
+  private schedule(id: string, notBefore: string | undefined): void {
+    const at = notBefore ? Date.parse(notBefore) : 0;
+    if (at > this.now()) this.delayed.set(id, at);
+    else insertSorted(this.ready, id);
+  }
+
+  // ------------------------------------------------------------------ owner operations
+
+  private assertOwner(): void {
+    if (this.closed) throw new SpoolError('SPOOL_CLOSED', 'the spool is closed');
+    if (!this.owner) throw new SpoolError('SPOOL_NOT_OWNER', 'only the spool owner uploads');
+  }
+
+  /** Earliest time a delayed entry becomes ready (ms), if any. */
+  nextDueAt(): number | undefined {
+    let min: number | undefined;
+    for (const at of this.delayed.values()) if (min === undefined || at < min) min = at;
+    return min;
+  }
+
+  /** Queued entries known to this process (ready + waiting for backoff). */
+  get queuedCount(): number {
+    return this.ready.length + this.delayed.size;
+  }
+
+  /** Move the oldest ready queued entry to inflight/ and return its record. */
+  async claimNext(): Promise<SpoolRecord | undefined> {
+    this.assertOwner();
+    const now = this.now();
+    for (const [id, at] of this.delayed) {
+      if (at <= now) {
+        this.delayed.delete(id);
+        insertSorted(this.ready, id);
+      }
+    }
+    while (this.ready.length > 0) {
+      const id = this.ready.shift()!;
+      try {
+        await renameDurable(this.entry('queued', id), this.entry('inflight', id), this.config.fsync);
+      } catch (e) {
+        if (isErrno(e, 'ENOENT')) continue; // gone (pruned by an operator, or never completed)
+        throw e;
+      }
+      const record = await readRecord(path.join(this.entry('inflight', id), RECORD));
+      if (!record) {
+        await this.quarantineOrphan('inflight', id, 'RECORD_UNREADABLE');
+        continue;
+      }
+      record.state = 'inflight';
+      this.bySop.set(record.sopInstanceUID, { id, state: 'inflight' });
+      return record;
+    }
+    return undefined;
+  }
+
+  /** Write the record into its (inflight) entry, then move the entry: the record never lags the state. */
+  private async transition(record: SpoolRecord, to: SpoolState): Promise<SpoolRecord> {
+    const from = record.state;
+    const next: SpoolRecord = { ...record, state: to };
+    await writeFileAtomic(path.join(this.entry(from, record.id), RECORD), JSON.stringify(next), this.config.fsync);
+    await renameDurable(this.entry(from, record.id), this.entry(to, record.id), this.config.fsync);
+    this.bySop.set(record.sopInstanceUID, { id: record.id, state: to });
+    return next;
+  }
+
+  /** Uploaded: record to done/, the file deleted (done/ keeps only the record). */
+  async markDone(record: SpoolRecord, extra: { reason?: string } = {}): Promise<SpoolRecord> {
+    this.assertOwner();
+    const done = await this.transition({ ...record, ...extra, settledAt: new Date(this.now()).toISOString(), notBefore: undefined }, 'done');
+    await fsp.rm(path.join(this.entry('done', record.id), FILE), { force: true });
+    this.events.emit('settled', done);
+    return done;
+  }
+
+  /** Refused by the archive: kept with the reason for an operator. */
+  async quarantine(record: SpoolRecord, reason: string): Promise<SpoolRecord> {
+    this.assertOwner();
+    const q = await this.transition({ ...record, reason: reason.slice(0, 500), settledAt: new Date(this.now()).toISOString(), notBefore: undefined }, 'quarantine');
+    this.events.emit('settled', q);
+    return q;
+  }
+
+  /** Back to queued/ (transient failure, or the uploader paused), ready at `notBefore`. */
+  async requeue(record: SpoolRecord, update: { attempts?: number; reason?: string; notBefore?: number; route?: 'stow' | 'upload' } = {}): Promise<SpoolRecord> {
+    this.assertOwner();
+    const q = await this.transition(
+      {
+        ...record,
+        ...(update.attempts !== undefined ? { attempts: update.attempts } : {}),
+        ...(update.reason !== undefined ? { reason: update.reason.slice(0, 500) } : {}),
+        ...(update.route !== undefined ? { route: update.route } : {}),
+        notBefore: update.notBefore !== undefined ? new Date(update.notBefore).toISOString() : undefined,
+      },
+      'queued',
+    );
+    this.schedule(q.id, q.notBefore);
+    this.events.emit('queued', q.id);
+    return q;
+  }
+
+  /** A record in any state, by id. */
+  async get(id: string): Promise<SpoolRecord | undefined> {
+    if (!isSpoolId(id)) return undefined;
+    for (const state of SPOOL_STATES) {
+      const r = await readRecord(path.join(this.entry(state, id), RECORD));
+      if (r) return { ...r, state };
+    }
+    return undefined;
+  }
+
+  /** The done/ record of an instance (storage commitment, PS3.4 J.3). */
+  async findDone(sopInstanceUID: string): Promise<SpoolRecord | undefined> {
+    const at = this.bySop.get(sopInstanceUID);
+    if (at?.state === 'done') {
+      const r = await readRecord(path.join(this.entry('done', at.id), RECORD));
+      if (r) return { ...r, state: 'done' };
+    }
+    // Entries made or settled by another process since our last scan.
+    for (const id of await listDir(path.join(this.dir, 'done'))) {
+      const r = await readRecord(path.join(this.entry('done', id), RECORD));
+      if (r?.sopInstanceUID === sopInstanceUID) return { ...r, state: 'done' };
+    }
+    return undefined;
+  }
+
+  /** Where the spool holds this SOP Instance (as last seen by this process). */
+  stateOf(sopInstanceUID: string): SpoolState | undefined {
+    return this.bySop.get(sopInstanceUID)?.state;
+  }
+
+  async stats(): Promise<{ incoming: number; queued: number; inflight: number; done: number; quarantine: number }> {
+    const count = async (d: string) => (await listDir(path.join(this.dir, d))).filter((n) => !n.startsWith('.') && !n.endsWith('.tmp')).length;
+    return {
+      incoming: await count('incoming'),
+      queued: await count('queued'),
+      inflight: await count('inflight'),
+      done: await count('done'),
+      quarantine: await count('quarantine'),
+    };
+  }
+
+  /** Records of one state (status command; reads every record: not for hot paths). */
+  async list(state: SpoolState): Promise<SpoolRecord[]> {
+    const out: SpoolRecord[] = [];
+    for (const id of (await listDir(path.join(this.dir, state))).sort()) {
+      const r = await readRecord(path.join(this.entry(state, id), RECORD));
+      if (r) out.push({ ...r, state });
+    }
+    return out;
+  }
+
+  /** Can we create a file in the spool? (/healthz) */
+  async checkWritable(): Promise<boolean> {
+    const probe = path.join(this.dir, 'incoming', `.probe-${process.pid}-${randomBytes(4).toString('hex')}`);
+    try {
+      await fsp.writeFile(probe, 'ok');
+      await fsp.unlink(probe);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  /** Pick up queued entries written by producers (other processes). */
+  async rescan(): Promise<number> {
+    if (this.closed) return 0;
+    const known = new Set([...this.ready, ...this.delayed.keys()]);
+    let added = 0;
+    for (const id of await listDir(path.join(this.dir, 'queued'))) {
+      if (!ID.test(id) || known.has(id)) continue;
+      const r = await readRecord(path.join(this.entry('queued', id), RECORD));
+      if (!r) continue; // not ours to judge here; recovery handles broken entries
+      this.bySop.set(r.sopInstanceUID, { id, state: 'queued' });
+      if (this.owner) {
+        this.schedule(id, r.notBefore);
+        added++;
+      }
+    }
+    if (!this.owner) {
+      for (const state of ['inflight', 'done'] as const) {
+        for (const id of await listDir(path.join(this.dir, state))) {
+          const r = await readRecord(path.join(this.entry(state, id), RECORD));
+          if (r) this.bySop.set(r.sopInstanceUID, { id, state });
+        }
+      }
+    }
+    if (added) this.events.emit('queued');
+    return added;
+  }
+
+  /** Delete done/ entries older than doneRetentionMs. */
+  async pruneDone(): Promise<number> {
+    const cutoff = this.now() - this.config.doneRetentionMs;
+    let pruned = 0;
+    for (const id of await listDir(path.join(this.dir, 'done'))) {
+      const entry = this.entry('done', id);
+      const r = await readRecord(path.join(entry, RECORD));
+      const settled = r?.settledAt ? Date.parse(r.settledAt) : ID.test(id) ? spoolIdTime(id) : 0;
+      if (settled <= cutoff) {
+        // A crash mid-delete leaves a done entry without record: removed by recovery or the next prune.
+        await rmrf(entry);
+        if (r && this.bySop.get(r.sopInstanceUID)?.id === id) this.bySop.delete(r.sopInstanceUID);
+        pruned++;
+      }
+    }
+    return pruned;
+  }
+
+  /**
+   * Start-up recovery (owner only): after a crash the spool holds only whole
+   * states, but some are not final: inflight → queued (the upload may or may
+   * not have reached the archive; sending it again is safe, an identical
+   * duplicate is a success); incoming files of dead writers → deleted (their
+   * C-STORE was never acknowledged); leftovers of interrupted steps reconciled.
+   */
+  private async recover(): Promise<void> {
+    const counts = { recovered: 0, deleted: 0, quarantine: 0 };
+    for (const name of await listDir(path.join(this.dir, 'incoming'))) {
+      const m = INCOMING.exec(name);
+      const pid = m ? Number(m[2]) : undefined;
+      if (pid !== undefined && pid !== process.pid && processAlive(pid)) continue; // a producer still writing
+      await rmrf(path.join(this.dir, 'incoming', name));
+      counts.deleted++;
+    }
+    for (const state of SPOOL_STATES) {
+      for (const id of await listDir(path.join(this.dir, state))) {
+        const entry = this.entry(state, id);
+        if (!ID.test(id)) {
+          // Not an entry we made (an operator's file): leave it, but say so.
+          this.log.warn('spool: unexpected name in a state directory', { state, id: id.slice(0, 40).replace(/[^A-Za-z0-9._-]/g, '?') });
+          continue;
+        }
+        await fsp.rm(path.join(entry, `${RECORD}.tmp`), { force: true });
+        const record = await readRecord(path.join(entry, RECORD));
+        const hasFile = fs.existsSync(path.join(entry, FILE));
+        if (state === 'done') {
+          if (!record) {
+            await rmrf(entry);
+            counts.deleted++;
+            continue;
+          }
+          if (hasFile) await fsp.rm(path.join(entry, FILE), { force: true });
+          this.bySop.set(record.sopInstanceUID, { id, state });
+          continue;
+        }
+        if (!record || !hasFile) {
+          if (state !== 'quarantine') {
+            await this.quarantineOrphan(state, id, record ? 'FILE_MISSING' : 'RECORD_MISSING');
+            counts.quarantine++;
+          }
+          continue;
+        }
+        if (state === 'inflight') {
+          await renameDurable(entry, this.entry('queued', id), this.config.fsync);
+          counts.recovered++;
+          this.bySop.set(record.sopInstanceUID, { id, state: 'queued' });
+          this.schedule(id, record.notBefore);
+          continue;
+        }
+        this.bySop.set(record.sopInstanceUID, { id, state });
+        if (state === 'queued') this.schedule(id, record.notBefore);
+      }
+    }
+    if (counts.recovered || counts.deleted || counts.quarantine) this.log.info('spool: recovered after restart', counts);
+  }
+
+  /** An entry missing its record or its file cannot be uploaded: moved aside for an operator. */
+  private async quarantineOrphan(state: SpoolState, id: string, reason: string): Promise<void> {
+    const entry = this.entry(state, id);
+    const hasFile = fs.existsSync(path.join(entry, FILE));
+    const old = await readRecord(path.join(entry, RECORD));
+    const record: SpoolRecord = {
+      ...(old ?? { id, sopInstanceUID: '', sopClassUID: '', transferSyntaxUID: '', sizeBytes: hasFile ? fs.statSync(path.join(entry, FILE)).size : 0, receivedAt: new Date(spoolIdTime(id)).toISOString(), attempts: 0 }),
+      state: 'quarantine',
+      reason,
+      settledAt: new Date(this.now()).toISOString(),
+    };
+    await writeFileAtomic(path.join(entry, RECORD), JSON.stringify(record), this.config.fsync);
+    await renameDurable(entry, this.entry('quarantine', id), this.config.fsync);
+    this.log.warn('spool: entry quarantined', { id, reason });
+  }
+
+  private registerMetrics(metrics: Metrics | undefined): void {
+    if (!metrics) return;
+    metrics.gauge('gateway_spool_entries', 'Spool entries per state (incoming, queued, inflight, done, quarantine).', () =>
+      ['incoming', ...SPOOL_STATES].map((state) => ({ labels: { state }, value: this.closed ? 0 : safeCount(path.join(this.dir, state)) })),
+    );
+    metrics.gauge('gateway_spool_oldest_queued_age_seconds', 'Age of the oldest queued entry (0 when none).', () => {
+      const ids = safeList(path.join(this.dir, 'queued')).filter((n) => ID.test(n));
+      if (ids.length === 0) return 0;
+      const oldest = ids.reduce((a, b) => (a < b ? a : b));
+      return Math.max(0, (this.now() - spoolIdTime(oldest)) / 1000);
+    });
+  }
+
+  /** Release the lock. Entries stay where they are. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.owner && this.lockHolder() === process.pid) await fsp.rm(this.lockPath(), { force: true });
+    this.owner = false;
+  }
+}
+
+function safeList(dir: string): string[] {
+  try {
+    return fs.readdirSync(dir);
+  } catch {
+    return [];
+  }
+}
+
+function safeCount(dir: string): number {
+  return safeList(dir).filter((n) => !n.startsWith('.')).length;
+}
+
+function stripUndefined<T extends object>(o: T): T {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as T;
+}
+
+function insertSorted(list: string[], id: string): void {
+  if (list.length === 0 || list[list.length - 1]! < id) {
+    list.push(id);
+    return;
+  }
+  let lo = 0;
+  let hi = list.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (list[mid]! < id) lo = mid + 1;
+    else hi = mid;
+  }
+  if (list[lo] !== id) list.splice(lo, 0, id);
+}
