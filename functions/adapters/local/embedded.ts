@@ -7,7 +7,7 @@ import * as path from 'node:path';
 import { DEFAULT_LIMITS, type ArchiveContext, type ArchiveLimits, type Logger } from '../../core/archive/context';
 import { createDicomWebApp, type Authenticator } from '../../core/archive/app';
 import { createUploadRoutes, type UploadRoutesOptions } from '../../core/archive/upload-routes';
-import { createIngestQueue } from '../../core/archive/ingest';
+import { createIngestQueue, unfinishedUploads } from '../../core/archive/ingest';
 import { DEFAULT_UPLOAD_SETTINGS } from '../../core/archive/upload';
 import { FsBlobStore } from './fs-blob-store';
 import { SqliteIndex } from './sqlite-index';
@@ -66,14 +66,30 @@ export async function startEmbeddedArchive(options: EmbeddedOptions) {
     return p.startsWith(basePath) && upload.signedRoutes.some((r) => r.method === request.method && r.pattern.test(p.slice(basePath.length)));
   };
   const server = await startServer((request) => (isPart(request) ? parts.handle(request) : app.handle(request)), { host, port: options.port ?? 8080 });
+  // Uploads the previous process completed but did not ingest (it died first): queued now, served meanwhile.
+  const recovery = (async () => {
+    let queued = 0;
+    for await (const key of unfinishedUploads(ctx)) {
+      ingest.enqueue(key);
+      queued += 1;
+    }
+    if (queued > 0) ctx.log.info('upload.recovery.queued', { uploads: queued });
+    return queued;
+  })().catch((error: unknown) => {
+    ctx.log.error('upload.recovery.failed', { error: (error as Error | undefined)?.name });
+    return 0;
+  });
   return {
     url: server.url,
     dicomWebUrl: `${server.url}${basePath}`,
     ctx,
     app,
     ingest,
+    /** Resolves, once the start-up scan is done, to the number of unfinished uploads it queued for ingest. */
+    recovery,
     close: async () => {
       await server.close();
+      await recovery;
       await ingest.idle();
       close();
     },

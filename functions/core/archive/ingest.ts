@@ -28,7 +28,7 @@
  */
 import type { ArchiveContext } from './context';
 import { errorCodeOf } from './errors';
-import { uploadIdOfKey } from './keys';
+import { UPLOAD_STATUS_PREFIX, uploadIdOfKey, uploadStatusOfKey } from './keys';
 import { buildInstanceRecord, commitInstance, headerFailure, InstanceBytes, judgeHeader, readHeader, type Echo, type InstanceUIDs } from './store';
 import { readUploadRecord, writeUploadRecord, type UploadResult } from './upload';
 import { FailureReason } from '../dicomweb/stow-response';
@@ -149,6 +149,43 @@ export async function ingestUploadedObject(ctx: ArchiveContext, key: string, opt
     return { state: 'failed', uploadId, result };
   }
   return succeed(uids, where.study, where.series);
+}
+
+// ---------------------------------------------------------------- start-up recovery (embedded mode)
+
+/**
+ * Upload objects whose bytes are all there but whose ingest never finished:
+ * the process died after the parts were assembled (before or after the
+ * `completed` record) and before ingest wrote the `result`. In AWS nothing is
+ * lost this way (the bucket's event sits in SQS until a function deletes it);
+ * the embedded in-process queue dies with the process, so the embedded archive
+ * asks this at start-up and queues what it finds. Re-ingesting is safe
+ * (idempotent, see above), so an upload caught mid-ingest is simply judged again.
+ *
+ * Cost: one listing of the status records (three small keys per upload ever
+ * created) and one read per upload without a result; uploads still being sent
+ * (no object yet) are left alone.
+ */
+export async function* unfinishedUploads(ctx: ArchiveContext): AsyncGenerator<string> {
+  let current: string | undefined;
+  let stages = new Set<string>();
+  async function* settle(uploadId: string | undefined, seen: Set<string>): AsyncGenerator<string> {
+    if (!uploadId || !seen.has('created') || seen.has('result')) return;
+    const created = await readUploadRecord(ctx, uploadId, 'created');
+    if (created && (await ctx.blobs.head(created.key))) yield created.key;
+  }
+  // Keys come in lexicographic order, so each upload's records are adjacent.
+  for await (const key of ctx.blobs.list(UPLOAD_STATUS_PREFIX)) {
+    const parsed = uploadStatusOfKey(key);
+    if (!parsed) continue;
+    if (parsed.uploadId !== current) {
+      yield* settle(current, stages);
+      current = parsed.uploadId;
+      stages = new Set();
+    }
+    stages.add(parsed.stage);
+  }
+  yield* settle(current, stages);
 }
 
 // ---------------------------------------------------------------- in-process queue (embedded mode)

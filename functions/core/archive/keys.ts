@@ -48,3 +48,14 @@ export function uploadStatusKey(uploadId: string, stage: UploadStage): string {
   if (!UPLOAD_STAGES.includes(stage)) throw new Error('invalid upload stage');
   return `uploads-status/${uploadId}/${stage}.json`;
 }
+
+/** Prefix of every upload's status records (listing it finds every upload ever created). */
+export const UPLOAD_STATUS_PREFIX = 'uploads-status/';
+
+const UPLOAD_STATUS_KEY = /^uploads-status\/([0-9a-z]{16,64})\/(created|completed|result)\.json$/;
+
+/** The upload and stage of a status record key, or undefined when the key is not one. */
+export function uploadStatusOfKey(key: string): { uploadId: string; stage: UploadStage } | undefined {
+  const m = UPLOAD_STATUS_KEY.exec(key);
+  return m ? { uploadId: m[1]!, stage: m[2] as UploadStage } : undefined;
+}
