@@ -1,0 +1,307 @@
+/**
+ * The uploader against a real embedded archive over HTTP: STOW-RS and the
+ * large-object upload API (multi-part), byte-identical retrieval, duplicates,
+ * retries (503, 429 + Retry-After, archive down and back on the same port and
+ * data dir), quarantine (400, 409 conflict, unreadable object), pause on
+ * 401/403 and API-key authentication. Faults come from a proxy in front of the
+ * archive; everything else is the archive's own answer.
+ */
+import * as path from 'node:path';
+import { startEmbeddedArchive } from '../../functions/adapters/local/embedded';
+import { silentLogger } from '../../functions/core/archive/context';
+import { createEmbeddedAuthenticator, embeddedAuthConfigFromEnv } from '../../functions/adapters/auth/embedded-auth';
+import { Spool, type SpoolRecord } from '../../edge-gateway/src/spool/spool';
+import { Uploader, backoffDelay } from '../../edge-gateway/src/uploader/uploader';
+import { retryAfterMs } from '../../edge-gateway/src/uploader/http-request';
+import { Metrics } from '../../edge-gateway/src/ops/metrics';
+import type { CloudConfig, UploaderConfig } from '../../edge-gateway/src/config-types';
+import { ctSeries, notPart10, type SyntheticInstance } from '../fixtures/synthetic';
+import { getJson, getParts, withZeroPreamble } from '../helpers/archive';
+import { startFaultProxy, type FaultProxy } from '../helpers/fault-proxy';
+import { makeTempDir } from '../helpers/tmp';
+
+const MiB = 1024 * 1024;
+const ORIGINAL = 'multipart/related; type="application/dicom"; transfer-syntax=*';
+
+type Archive = Awaited<ReturnType<typeof startEmbeddedArchive>>;
+
+async function waitFor(what: string, cond: () => boolean | Promise<boolean>, timeoutMs = 20_000): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  while (!(await cond())) {
+    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+async function put(spool: Spool, inst: Pick<SyntheticInstance, 'bytes' | 'sopInstanceUID' | 'sopClassUID' | 'studyInstanceUID' | 'seriesInstanceUID' | 'transferSyntaxUID'>): Promise<SpoolRecord> {
+  const w = await spool.createIncoming();
+  await w.write(inst.bytes);
+  return w.commit({
+    sopInstanceUID: inst.sopInstanceUID,
+    sopClassUID: inst.sopClassUID,
+    studyInstanceUID: inst.studyInstanceUID,
+    seriesInstanceUID: inst.seriesInstanceUID,
+    transferSyntaxUID: inst.transferSyntaxUID,
+  });
+}
+
+async function instanceCount(base: string, studyInstanceUID: string): Promise<number> {
+  const r = await getJson(`${base}/studies/${studyInstanceUID}/instances`);
+  return r.status === 200 ? r.json.length : 0;
+}
+
+async function expectRetrievable(base: string, inst: SyntheticInstance): Promise<void> {
+  const r = await getParts(`${base}/studies/${inst.studyInstanceUID}/series/${inst.seriesInstanceUID}/instances/${inst.sopInstanceUID}`, ORIGINAL);
+  expect(r.status).toBe(200);
+  expect(r.parts).toHaveLength(1);
+  expect(Buffer.compare(r.parts[0]!.body, withZeroPreamble(inst.bytes))).toBe(0);
+}
+
+describe('uploader → embedded archive', () => {
+  const tmp = makeTempDir('uploader-');
+  let archive: Archive;
+  let proxy: FaultProxy;
+  let n = 0;
+  const running: { spool: Spool; uploader: Uploader }[] = [];
+
+  beforeAll(async () => {
+    // Parts of 1 MiB (the archive rounds part sizes to whole MiB), so a 2 MiB instance takes three.
+    archive = await startEmbeddedArchive({ dataDir: path.join(tmp.dir, 'archive'), port: 0, log: silentLogger, uploads: { settings: { minPartSize: 1 * MiB } } });
+    proxy = await startFaultProxy(archive.url);
+  });
+  afterAll(async () => {
+    await proxy.close();
+    await archive.close();
+    tmp.cleanup();
+  });
+  afterEach(async () => {
+    proxy.always(undefined);
+    for (const r of running.splice(0)) {
+      await r.uploader.stop();
+      await r.spool.close();
+    }
+  });
+
+  async function start(opts: { url?: string; uploader?: Partial<UploaderConfig>; cloud?: Partial<CloudConfig>; metrics?: Metrics; start?: boolean } = {}) {
+    const spool = await Spool.open({ dir: path.join(tmp.dir, `spool-${++n}`), fsync: true, ackMode: 'spool', doneRetentionMs: 3600_000 });
+    const metrics = opts.metrics ?? new Metrics();
+    const uploader = new Uploader(
+      spool,
+      {
+        uploader: { concurrency: 4, largeObjectThresholdBytes: 32 * MiB, retry: { initialDelayMs: 20, maxDelayMs: 200, maxAttempts: 0 }, ...opts.uploader },
+        cloud: { dicomWebUrl: opts.url ?? `${proxy.url}/dicom-web`, auth: { kind: 'none' }, requestTimeoutMs: 10_000, ...opts.cloud },
+      },
+      { metrics, rescanIntervalMs: 200, largeObject: { pollIntervalMs: 20 } },
+    );
+    running.push({ spool, uploader });
+    if (opts.start !== false) uploader.start();
+    return { spool, uploader, metrics };
+  }
+
+  test('STOW path: several instances, concurrently; each retrievable byte-identical; metrics count them', async () => {
+    const { spool, uploader, metrics } = await start();
+    const series = ctSeries({ count: 12, rows: 64, columns: 64 });
+    const records = await Promise.all(series.map((i) => put(spool, i)));
+    const settled = await Promise.all(records.map((r) => uploader.settled(r.id)));
+    expect(settled.map((r) => r.state)).toEqual(series.map(() => 'done'));
+    expect(await instanceCount(archive.dicomWebUrl, series[0]!.studyInstanceUID)).toBe(12);
+    for (const inst of [series[0]!, series[11]!]) await expectRetrievable(archive.dicomWebUrl, inst);
+    expect(await spool.stats()).toMatchObject({ queued: 0, inflight: 0, done: 12, quarantine: 0 });
+    const text = metrics.render();
+    expect(text).toContain('gateway_uploads_total{route="stow"} 12');
+    expect(text).toMatch(/gateway_upload_last_success_timestamp_seconds [1-9]\d+/);
+    expect(text).toContain('gateway_uploader_paused 0');
+    // settled() of an entry that is already done answers at once.
+    expect((await uploader.settled(records[0]!.id)).state).toBe('done');
+    await expect(uploader.settled('0000000aa-0000-00000000')).rejects.toMatchObject({ code: 'SPOOL_UNKNOWN_ID' });
+  });
+
+  test('large-object path: at or above the threshold the upload API takes it, in parallel parts', async () => {
+    const { spool, uploader, metrics } = await start({ uploader: { largeObjectThresholdBytes: 1 * MiB } });
+    const [big] = ctSeries({ count: 1, rows: 1024, columns: 1024 });
+    const [small] = ctSeries({ count: 1, rows: 32, columns: 32 });
+    expect(big!.bytes.length).toBeGreaterThan(2 * MiB);
+    const seenBefore = proxy.seen.length;
+    const rb = await put(spool, big!);
+    const rs = await put(spool, small!);
+    expect((await uploader.settled(rb.id)).state).toBe('done');
+    expect((await uploader.settled(rs.id)).state).toBe('done');
+    await expectRetrievable(archive.dicomWebUrl, big!);
+    await expectRetrievable(archive.dicomWebUrl, small!);
+    const seen = proxy.seen.slice(seenBefore);
+    expect(seen.filter((s) => s.method === 'PUT' && /\/uploads\/[0-9a-f]+\/parts\/\d+$/.test(s.path))).toHaveLength(3);
+    expect(seen.some((s) => s.method === 'POST' && s.path.endsWith('/complete'))).toBe(true);
+    expect(seen.filter((s) => s.method === 'POST' && s.path === '/dicom-web/studies')).toHaveLength(1);
+    expect(metrics.render()).toContain('gateway_uploads_total{route="upload"} 1');
+  });
+
+  test('STOW answering 413 sends the instance through the upload API instead', async () => {
+    const { spool, uploader } = await start();
+    const [inst] = ctSeries({ count: 1, rows: 32, columns: 32 });
+    proxy.inject({ status: 413 }, 1, (m, p) => m === 'POST' && p === '/dicom-web/studies');
+    const r = await put(spool, inst!);
+    const done = await uploader.settled(r.id);
+    expect(done).toMatchObject({ state: 'done', route: 'upload', attempts: 2 });
+    await expectRetrievable(archive.dicomWebUrl, inst!);
+  });
+
+  test('duplicates are safe: the same instance twice is stored once, both entries done', async () => {
+    const { spool, uploader } = await start({ uploader: { concurrency: 1 } });
+    const [inst] = ctSeries({ count: 1, rows: 32, columns: 32 });
+    const a = await put(spool, inst!);
+    const b = await put(spool, inst!);
+    expect((await uploader.settled(a.id)).state).toBe('done');
+    expect((await uploader.settled(b.id)).state).toBe('done');
+    expect(await instanceCount(archive.dicomWebUrl, inst!.studyInstanceUID)).toBe(1);
+  });
+
+  test('503 and 429 are retried with backoff, Retry-After honoured; then stored', async () => {
+    const { spool, uploader, metrics } = await start();
+    const [inst] = ctSeries({ count: 1, rows: 32, columns: 32 });
+    proxy.inject({ status: 503 }, 2, (m, p) => m === 'POST' && p === '/dicom-web/studies');
+    proxy.inject({ status: 429, headers: { 'Retry-After': '1' } }, 1, (m, p) => m === 'POST' && p === '/dicom-web/studies');
+    const requeued: SpoolRecord[] = [];
+    spool.events.on('queued', (id: string) => void spool.get(id).then((r) => r && requeued.push(r)));
+    const r = await put(spool, inst!);
+    const done = await uploader.settled(r.id);
+    expect(done).toMatchObject({ state: 'done', attempts: 4 });
+    expect(metrics.render()).toContain('gateway_upload_retries_total 3');
+    // The 429's Retry-After set the entry's next attempt a second out (not the 20–200 ms backoff).
+    const after429 = requeued.find((x) => x.reason?.startsWith('HTTP 429'));
+    expect(after429).toBeDefined();
+    expect(Date.parse(after429!.notBefore!)).toBeGreaterThanOrEqual(Date.parse(requeued.find((x) => x.reason?.startsWith('HTTP 503'))!.notBefore!) + 500);
+    await expectRetrievable(archive.dicomWebUrl, inst!);
+  });
+
+  test('archive down: network errors are retried until it is back (same port, same data dir)', async () => {
+    const dataDir = path.join(tmp.dir, 'archive-down');
+    let down = await startEmbeddedArchive({ dataDir, port: 0, log: silentLogger });
+    const port = Number(new URL(down.url).port);
+    await down.close();
+    const { spool, uploader, metrics } = await start({ url: `http://127.0.0.1:${port}/dicom-web` });
+    const series = ctSeries({ count: 3, rows: 32, columns: 32 });
+    const records = await Promise.all(series.map((i) => put(spool, i)));
+    await waitFor('a few failed attempts', () => metrics.counter('gateway_upload_retries_total', '').value() >= 6);
+    expect(await spool.stats()).toMatchObject({ done: 0, quarantine: 0 });
+    down = await startEmbeddedArchive({ dataDir, port, log: silentLogger });
+    try {
+      const settled = await Promise.all(records.map((r) => uploader.settled(r.id)));
+      expect(settled.every((r) => r.state === 'done' && r.attempts > 1)).toBe(true);
+      expect((await spool.get(records[0]!.id))!.reason).toMatch(/^network: ECONNREFUSED/);
+      expect(await instanceCount(down.dicomWebUrl, series[0]!.studyInstanceUID)).toBe(3);
+    } finally {
+      await down.close();
+    }
+  });
+
+  test('400 quarantines with the reason and keeps the file', async () => {
+    const { spool, uploader, metrics } = await start();
+    const [inst] = ctSeries({ count: 1, rows: 32, columns: 32 });
+    proxy.inject({ status: 400, body: JSON.stringify({ code: 'BAD_REQUEST', message: 'nope' }) }, 1, (m, p) => m === 'POST' && p === '/dicom-web/studies');
+    const r = await put(spool, inst!);
+    const q = await uploader.settled(r.id);
+    expect(q).toMatchObject({ state: 'quarantine', reason: 'HTTP 400 BAD_REQUEST', attempts: 1 });
+    expect(spool.filePath(q)).toContain(`${path.sep}quarantine${path.sep}`);
+    expect(metrics.render()).toContain('gateway_upload_failures_total 1');
+  });
+
+  test('409: different content under a stored SOP Instance UID is quarantined, nothing overwritten; an unreadable object too', async () => {
+    const { spool, uploader } = await start();
+    const [inst] = ctSeries({ count: 1, rows: 32, columns: 32 });
+    const first = await put(spool, inst!);
+    expect((await uploader.settled(first.id)).state).toBe('done');
+    const changed = Uint8Array.from(inst!.bytes);
+    changed[changed.length - 1] ^= 0xff;
+    const second = await put(spool, { ...inst!, bytes: changed });
+    const q = await uploader.settled(second.id);
+    expect(q.state).toBe('quarantine');
+    expect(q.reason).toMatch(/0x0111/);
+    await expectRetrievable(archive.dicomWebUrl, inst!);
+
+    const junk = await put(spool, { ...inst!, sopInstanceUID: '1.2.826.0.1.3680043.10.1234.77.1', bytes: notPart10() });
+    const qj = await uploader.settled(junk.id);
+    expect(qj).toMatchObject({ state: 'quarantine', reason: 'STOW FailureReason 0xC000' });
+  });
+
+  test.each([401, 403])('%i pauses the whole uploader (metric) without quarantining; it resumes when accepted again', async (status) => {
+    const { spool, uploader, metrics } = await start();
+    const series = ctSeries({ count: 3, rows: 32, columns: 32 });
+    proxy.always({ status }, (m, p) => m === 'POST' && p === '/dicom-web/studies');
+    const records = await Promise.all(series.map((i) => put(spool, i)));
+    await waitFor('the pause', () => uploader.isPaused);
+    expect(metrics.render()).toContain('gateway_uploader_paused 1');
+    await waitFor('the entries back in the queue', async () => (await spool.stats()).inflight === 0);
+    const s = await spool.stats();
+    expect(s).toMatchObject({ done: 0, quarantine: 0 });
+    const r0 = (await spool.get(records[0]!.id))!;
+    expect(r0.reason).toBe(`HTTP ${status} INJECTED_${status}`);
+    proxy.always(undefined);
+    const settled = await Promise.all(records.map((r) => uploader.settled(r.id)));
+    expect(settled.every((r) => r.state === 'done')).toBe(true);
+    expect(uploader.isPaused).toBe(false);
+    expect(metrics.render()).toContain('gateway_uploader_paused 0');
+    expect(await instanceCount(archive.dicomWebUrl, series[0]!.studyInstanceUID)).toBe(3);
+  });
+
+  test('maxAttempts: an entry that keeps failing is quarantined with the last reason', async () => {
+    const { spool, uploader } = await start({ uploader: { retry: { initialDelayMs: 5, maxDelayMs: 10, maxAttempts: 3 } } });
+    proxy.always({ status: 500 }, (m, p) => m === 'POST' && p === '/dicom-web/studies');
+    const [inst] = ctSeries({ count: 1, rows: 32, columns: 32 });
+    const r = await put(spool, inst!);
+    expect(await uploader.settled(r.id)).toMatchObject({ state: 'quarantine', attempts: 3, reason: 'gave up after 3 attempts: HTTP 500 INJECTED_500' });
+  });
+
+  test('backoff: exponential with full jitter, capped; Retry-After in seconds or as a date', () => {
+    const retry = { initialDelayMs: 1000, maxDelayMs: 300_000, maxAttempts: 0 };
+    expect(backoffDelay(1, retry, () => 0.999)).toBe(999);
+    expect(backoffDelay(4, retry, () => 0.5)).toBe(4000);
+    expect(backoffDelay(40, retry, () => 0.999)).toBe(299_700);
+    expect(backoffDelay(3, retry, () => 0)).toBe(0);
+    expect(retryAfterMs('120')).toBe(120_000);
+    expect(retryAfterMs(new Date(Date.UTC(2030, 0, 1, 0, 0, 30)).toUTCString(), Date.UTC(2030, 0, 1))).toBe(30_000);
+    expect(retryAfterMs('soon')).toBeUndefined();
+    expect(retryAfterMs(undefined)).toBeUndefined();
+  });
+});
+
+describe('uploader with API keys (embedded archive authentication)', () => {
+  const tmp = makeTempDir('uploader-auth-');
+  const SECRET = 'edge-gateway-test-secret-0123456789';
+  let archive: Archive;
+  beforeAll(async () => {
+    const config = embeddedAuthConfigFromEnv({ API_KEYS: `gateway:${SECRET}:read+write` })!;
+    archive = await startEmbeddedArchive({ dataDir: path.join(tmp.dir, 'archive'), port: 0, log: silentLogger, authenticate: createEmbeddedAuthenticator(config) });
+  });
+  afterAll(async () => {
+    await archive.close();
+    tmp.cleanup();
+  });
+
+  test('the right key uploads; a wrong one pauses the uploader (401), nothing quarantined', async () => {
+    for (const [key, expectDone] of [
+      [SECRET, true],
+      ['wrong-key-wrong-key-wrong-key', false],
+    ] as const) {
+      const spool = await Spool.open({ dir: path.join(tmp.dir, `spool-${expectDone}`), fsync: false, ackMode: 'spool', doneRetentionMs: 3600_000 });
+      const uploader = new Uploader(spool, {
+        uploader: { concurrency: 2, largeObjectThresholdBytes: 32 * MiB, retry: { initialDelayMs: 5_000, maxDelayMs: 10_000, maxAttempts: 0 } },
+        cloud: { dicomWebUrl: archive.dicomWebUrl, auth: { kind: 'apiKey', apiKey: key }, requestTimeoutMs: 10_000 },
+      });
+      uploader.start();
+      try {
+        const [inst] = ctSeries({ count: 1, rows: 32, columns: 32 });
+        const r = await put(spool, inst!);
+        if (expectDone) {
+          expect((await uploader.settled(r.id)).state).toBe('done');
+        } else {
+          await waitFor('the pause', () => uploader.isPaused);
+          await waitFor('the entry back in the queue', async () => (await spool.stats()).queued === 1);
+          expect((await spool.get(r.id))!).toMatchObject({ state: 'queued', attempts: 0, reason: 'HTTP 401 UNAUTHORIZED' });
+        }
+      } finally {
+        await uploader.stop();
+        await spool.close();
+      }
+    }
+  });
+});
