@@ -34,6 +34,8 @@ export interface DicomWebClientDeps {
 export interface RetrievedInstance {
   /** From the instance's file meta (0002,0010). */
   transferSyntaxUID: string;
+  /** Where the data set starts in `body` (after preamble, "DICM" and file meta): DIMSE sends only what follows. */
+  datasetOffset: number;
   /** The Part 10 file as stored: preamble, file meta, data set. Single use; stop reading to cancel. */
   body: AsyncIterable<Uint8Array>;
 }
@@ -182,6 +184,7 @@ export class DicomWebClient {
       const head: Uint8Array[] = [];
       let headLength = 0;
       let transferSyntaxUID: string | undefined;
+      let datasetOffset = 0;
       let ended = false;
       while (transferSyntaxUID === undefined) {
         const r = await mapStreamErrors(() => chunks.next(), timer);
@@ -192,7 +195,9 @@ export class DicomWebClient {
         }
         const bytes = head.length === 1 ? head[0]! : Buffer.concat(head);
         try {
-          transferSyntaxUID = readFileMeta(bytes, DEFAULT_PARSE_LIMITS, ended).transferSyntaxUID;
+          const meta = readFileMeta(bytes, DEFAULT_PARSE_LIMITS, ended);
+          transferSyntaxUID = meta.transferSyntaxUID;
+          datasetOffset = meta.datasetOffset;
         } catch (error) {
           const needMore = error instanceof DicomParseError && (error.code === 'NEED_MORE_DATA' || error.code === 'TRUNCATED');
           if (!needMore || ended) throw new CloudError('CLOUD_PROTOCOL', `retrieve instance: not a Part 10 file (${(error as Error).message})`, { cause: error });
@@ -201,7 +206,7 @@ export class DicomWebClient {
       }
       finished = true;
       const body = streamRest(head, chunks, ended, parts, timer);
-      return { transferSyntaxUID, body };
+      return { transferSyntaxUID, datasetOffset, body };
     } finally {
       if (!finished) timer.abort();
     }
