@@ -772,17 +772,25 @@ export class Association implements DimseAssociation {
 
   private fragmentSize(): number {
     // The peer's max is the P-DATA-TF variable field; one PDV per PDU costs 6 bytes of it (PS3.8 §9.3.5).
+    // Even sizes: peers such as dcmtk refuse odd fragment lengths.
     const peer = this.peerMaxPduLength;
-    return peer === 0 ? UNLIMITED_FRAGMENT : Math.max(1, Math.min(peer - 6, 4 * 1024 * 1024));
+    return peer === 0 ? UNLIMITED_FRAGMENT : Math.max(2, Math.min(peer - 6, 4 * 1024 * 1024) & ~1);
   }
 
-  /** Raw data set bytes in fragments of exactly `max` bytes (the last one shorter); never re-encoded. */
+  /**
+   * Raw data set bytes in fragments of exactly `max` bytes (the last one shorter); never re-encoded.
+   * An odd-length data set gets one trailing NUL: DICOM data sets are even (PS3.5 §7.1; for deflate
+   * PS3.5 A.5 prescribes exactly this pad), and peers refuse odd fragments.
+   */
   private async sendData(pcId: number, data: Uint8Array | AsyncIterable<Uint8Array>, max: number): Promise<void> {
+    const PAD = Uint8Array.of(0);
     if (data instanceof Uint8Array) {
       if (data.length === 0) return this.writeRaw([pDataTFHeader(pcId, false, true, 0)]);
       for (let at = 0; at < data.length; at += max) {
         const part = data.subarray(at, Math.min(data.length, at + max));
-        await this.writeRaw([pDataTFHeader(pcId, false, at + max >= data.length, part.length), part]);
+        const last = at + max >= data.length;
+        const pad = last && part.length % 2 === 1;
+        await this.writeRaw([pDataTFHeader(pcId, false, last, part.length + (pad ? 1 : 0)), part, ...(pad ? [PAD] : [])]);
       }
       return;
     }
@@ -812,6 +820,10 @@ export class Association implements DimseAssociation {
       pendingLength += chunk.length;
       // Keep at least one byte back: the last fragment must carry the "last" bit.
       while (pendingLength > max) await emit(max, false);
+    }
+    if (pendingLength % 2 === 1) {
+      pending.push(PAD);
+      pendingLength += 1;
     }
     await emit(pendingLength, true);
     pending = [];
