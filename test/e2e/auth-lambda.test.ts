@@ -23,6 +23,7 @@ import { uid } from '../fixtures/synthetic';
 import { startTestArchive } from '../helpers/archive';
 import { startAwsLocal, type AwsLocal } from '../helpers/aws-local';
 import { makeTempDir } from '../helpers/tmp';
+import { resultJson } from '../helpers/lambda-result';
 
 type LambdaHandler = (event: APIGatewayProxyEventV2, context: Context) => Promise<APIGatewayProxyStructuredResultV2>;
 type Claims = Record<string, string | number | boolean | string[]>;
@@ -85,7 +86,7 @@ function lambdaContext(functionName: string): Context {
 
 const codeOf = (r: APIGatewayProxyStructuredResultV2) => {
   try {
-    return JSON.parse(r.body ?? '').code as string | undefined;
+    return resultJson(r).code as string | undefined;
   } catch {
     return undefined;
   }
@@ -201,10 +202,10 @@ describe('Lambda handlers: API Gateway JWT authorizer claims → scopes', () => 
       const event = loadEvent('jwt-cognito-client-credentials', { study });
       const res = await invoke('qido', event);
       expect(res.statusCode).toBe(200);
-      expect(JSON.parse(res.body ?? '')).toEqual([]);
+      expect(resultJson(res)).toEqual([]);
       const del = await invoke('delete', retarget(event, 'DELETE', `/dicom-web/studies/${study}`, (event.requestContext as unknown as { authorizer: unknown }).authorizer));
       expect(del.statusCode).toBe(403);
-      expect(JSON.parse(del.body ?? '').message).toMatch(/"delete" scope/);
+      expect(resultJson(del).message).toMatch(/"delete" scope/);
     });
 
     it('viewer user (authorization code + PKCE, openid profile dicomweb/read): QIDO 200, STOW 403', async () => {
@@ -274,7 +275,7 @@ describe('Lambda handlers: API Gateway JWT authorizer claims → scopes', () => 
       try {
         const res = await coldStart('qido', { AUTH_MODE: 'off' })(noAuthorizer(), lambdaContext('dicomweb-qido-bad-mode'));
         expect(res.statusCode).toBe(500);
-        expect(JSON.parse(res.body ?? '')).toEqual({ code: 'INTERNAL', message: 'Internal server error.' });
+        expect(resultJson(res)).toEqual({ code: 'INTERNAL', message: 'Internal server error.' });
       } finally {
         errors.mockRestore();
       }

@@ -25,6 +25,7 @@ import { parseMultipart, withZeroPreamble } from '../helpers/archive';
 import { startAwsLocal, type AwsLocal } from '../helpers/aws-local';
 import { makeTempDir } from '../helpers/tmp';
 import { decodeS3Key, uploadKeysOf } from '../../functions/handlers/ingest';
+import { resultJson } from '../helpers/lambda-result';
 
 type ApiHandler = (event: APIGatewayProxyEventV2, context: Context) => Promise<APIGatewayProxyStructuredResultV2>;
 type SqsHandler = (event: SQSEvent, context: Context) => Promise<SQSBatchResponse>;
@@ -79,7 +80,7 @@ function lambdaContext(functionName: string): Context {
   };
 }
 
-const jsonOf = (r: APIGatewayProxyStructuredResultV2) => JSON.parse(r.body ?? '');
+const jsonOf = (r: APIGatewayProxyStructuredResultV2) => resultJson(r);
 
 /** S3 notifications carry keys URL-encoded, with '+' for spaces. */
 const encodeS3Key = (key: string) => encodeURIComponent(key).replace(/%2F/g, '/').replace(/%20/g, '+');

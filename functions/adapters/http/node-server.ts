@@ -11,9 +11,13 @@
  * otherwise the answer says `Connection: close` (RFC 9112 §9.6) and the
  * connection is closed once it is sent, so a keep-alive client opens a new
  * one instead of writing its next request into a socket being torn down.
+ *
+ * Text answers (JSON, XML) are gzipped when the request's Accept-Encoding
+ * allows (content-coding.ts), as the Lambda adapter does.
  */
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { gzipResponse } from '../content-coding';
 
 export interface ServerOptions {
   host: string;
@@ -217,7 +221,11 @@ export function startServer(handler: WebHandler, options: ServerOptions): Promis
     let close = false;
     try {
       const origin = `http://${req.headers.host && /^[A-Za-z0-9.\-:\[\]]+$/.test(req.headers.host) ? req.headers.host : `${options.host}:${options.port}`}`;
-      const response = await handler(toRequest(req, origin, abort.signal, body?.stream));
+      // Text answers are gzipped when the client accepts it (content-coding.ts).
+      const response = gzipResponse(await handler(toRequest(req, origin, abort.signal, body?.stream)), {
+        acceptEncoding: req.headers['accept-encoding'],
+        ifNoneMatch: req.headers['if-none-match'],
+      });
       close = mustClose();
       await writeResponse(res, response, req.method === 'HEAD', close);
     } catch {

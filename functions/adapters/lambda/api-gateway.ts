@@ -3,7 +3,10 @@
  * Lambda's synchronous invoke carries at most 6 MB each way (base64 included
  * for binary bodies), so larger answers are refused with a clear 413 instead
  * of a platform error; the large-object path (presigned S3 URLs) is the way
- * for those.
+ * for those. Text answers are gzipped when the client accepts it
+ * (content-coding.ts): the limit applies to the encoded (and base64) body, so
+ * the metadata of a large series fits. API Gateway HTTP APIs do not compress
+ * by themselves.
  */
 import type {
   APIGatewayEventRequestContextJWTAuthorizer,
@@ -13,6 +16,7 @@ import type {
 } from 'aws-lambda';
 import { concatBytes } from '../../core/bytes';
 import type { JwtAuthorizerContext } from '../auth/api-gateway-jwt';
+import { gzipResponse, shouldGzip } from '../content-coding';
 
 /** Lambda's response payload limit is 6 MB; keep headroom for headers and JSON framing. */
 export const MAX_RESPONSE_BYTES = 6 * 1024 * 1024 - 64 * 1024;
@@ -54,7 +58,10 @@ function tooLarge(): APIGatewayProxyStructuredResultV2 {
   return {
     statusCode: 413,
     headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ code: 'PAYLOAD_TOO_LARGE', message: 'The response exceeds the 6 MB Lambda limit: retrieve fewer instances per request, frames, or use the large-object download path.' }),
+    body: JSON.stringify({
+      code: 'RESPONSE_TOO_LARGE',
+      message: 'The response exceeds the 6 MB Lambda limit: send Accept-Encoding: gzip for metadata; for instances use GET …/studies/{study}[/series/{series}]/download (docs/architecture.md §Download), frames or byte ranges.',
+    }),
   };
 }
 
@@ -80,11 +87,59 @@ async function readLimited(body: ReadableStream<Uint8Array>, maxBytes: number): 
   return concatBytes(chunks, size);
 }
 
-export async function responseToResult(response: Response): Promise<APIGatewayProxyStructuredResultV2> {
+export interface ResultOptions {
+  /** The request's Accept-Encoding: text bodies are gzipped when it allows. */
+  acceptEncoding?: string | null;
+  /** The request's If-None-Match (a 304 echoes the weak tag of a gzipped representation). */
+  ifNoneMatch?: string | null;
+}
+
+/** Text bodies up to this size go out as they are (like CloudFront's 1,000 bytes): gzip would save little, and the answer stays readable. */
+export const GZIP_MIN_BYTES = 1024;
+
+/**
+ * The first bytes of a body (more than `min`, or all of it if shorter), and a
+ * stream of the whole body that replays them, for deciding on the size.
+ */
+async function peek(body: ReadableStream<Uint8Array>, min: number): Promise<{ whole: Uint8Array | undefined; stream: ReadableStream<Uint8Array> }> {
+  const reader = body.getReader();
+  const head: Uint8Array[] = [];
+  let size = 0;
+  while (size <= min) {
+    const { done, value } = await reader.read();
+    if (done) return { whole: concatBytes(head, size), stream: new Blob(head as BlobPart[]).stream() };
+    head.push(value);
+    size += value.byteLength;
+  }
+  const stream = new ReadableStream<Uint8Array>(
+    {
+      async pull(controller) {
+        const next = head.shift();
+        if (next) return controller.enqueue(next);
+        const { done, value } = await reader.read();
+        if (done) controller.close();
+        else controller.enqueue(value);
+      },
+      cancel: (reason) => reader.cancel(reason),
+    },
+    { highWaterMark: 0 },
+  );
+  return { whole: undefined, stream };
+}
+
+export async function responseToResult(original: Response, options: ResultOptions = {}): Promise<APIGatewayProxyStructuredResultV2> {
+  let response: Response;
+  if (shouldGzip(original, options.acceptEncoding)) {
+    const { whole, stream } = await peek(original.body!, GZIP_MIN_BYTES);
+    const init = { status: original.status, statusText: original.statusText, headers: original.headers };
+    response = whole ? new Response(whole as unknown as BodyInit, init) : gzipResponse(new Response(stream, init), options);
+  } else {
+    response = gzipResponse(original, options);
+  }
   const headers: Record<string, string> = {};
   response.headers.forEach((v, k) => (headers[k] = v));
   const contentType = headers['content-type'] ?? '';
-  const isText = TEXT.test(contentType);
+  const isText = TEXT.test(contentType) && !headers['content-encoding'];
   // Binary bodies go out base64-encoded: 4 bytes per 3.
   const maxRaw = isText ? MAX_RESPONSE_BYTES : Math.floor(MAX_RESPONSE_BYTES / 4) * 3;
   const bytes = response.body ? await readLimited(response.body, maxRaw) : new Uint8Array(0);

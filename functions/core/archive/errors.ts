@@ -22,6 +22,7 @@ export const ERRORS = {
   NOT_ACCEPTABLE: { status: 406, message: 'None of the acceptable media types or transfer syntaxes can be produced.' },
   NO_INSTANCES_STORED: { status: 409, message: 'None of the instances was stored.' },
   PAYLOAD_TOO_LARGE: { status: 413, message: 'The request body exceeds the size limit.' },
+  RESPONSE_TOO_LARGE: { status: 413, message: 'The answer is too large for one response: see the message for the route that serves it.' },
   MULTIPART_LIMIT: { status: 413, message: 'The multipart/related body exceeds a limit (parts or size).' },
   UNSUPPORTED_MEDIA_TYPE: { status: 415, message: 'The Content-Type is not supported here.' },
   INVALID_MEDIA_TYPE: { status: 415, message: 'The Content-Type is not a valid media type.' },
