@@ -5,6 +5,7 @@
  */
 import { execFile, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as net from 'node:net';
 import * as path from 'node:path';
 import { readFileMeta } from '../../functions/core/dicom/part10';
 import type { StoreSpool } from '../../edge-gateway/src/scp/store';
@@ -112,4 +113,13 @@ export function makeSelfSignedCert(dir: string): { certFile: string; keyFile: st
   );
   if (r.status !== 0) throw new Error(`openssl failed: ${r.stderr}`);
   return { certFile, keyFile };
+}
+
+/** A loopback port that was free a moment ago (for tools that cannot take port 0). */
+export async function freePort(): Promise<number> {
+  const s = net.createServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
+  const port = (s.address() as net.AddressInfo).port;
+  await new Promise<void>((r) => s.close(() => r()));
+  return port;
 }

@@ -5,14 +5,13 @@
  */
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as net from 'node:net';
 import * as path from 'node:path';
 import { parsePart10 } from '../../functions/core/dicom/part10';
 import { connectDimse, createDimseServer, SopClass } from '../../edge-gateway/src/dimse';
 import { createStoreService } from '../../edge-gateway/src/scp/store';
 import { PYDICOM_DIR } from '../helpers/paths';
 import { makeTempDir } from '../helpers/tmp';
-import { FakeSpool, datasetBytes } from './dimse-helpers';
+import { FakeSpool, datasetBytes, freePort } from './dimse-helpers';
 
 /** Corpus files of every transfer syntax family, each with its own SOP Instance UID among the group sent together. */
 const CORPUS = ['CT_small.dcm', 'MR_small_implicit.dcm', 'MR_small_bigendian.dcm', 'JPEG2000.dcm', 'SC_rgb_rle.dcm', 'SC_rgb_jpeg_dcmtk.dcm', 'image_dfl.dcm', 'rtplan.dcm', 'waveform_ecg.dcm'];
@@ -38,13 +37,6 @@ function evenDataset(f: { bytes: Buffer; datasetOffset: number }): Buffer {
   return ds.length % 2 === 0 ? ds : Buffer.concat([ds, Buffer.from([0])]);
 }
 
-async function freePort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
-  const port = (s.address() as net.AddressInfo).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
 
 describe('DIMSE requestor', () => {
   const tmp = makeTempDir('dimse-requestor-');
