@@ -246,6 +246,18 @@ describe('QIDO paging', () => {
     expect(await client().hasInstance(uid())).toBe(false);
     expect(await client().hasInstance(ct[3]!.sopInstanceUID, mr.studyInstanceUID)).toBe(false);
   });
+
+  test('instancesPresent: UID lists in chunks, only the stored ones come back', async () => {
+    const urls: string[] = [];
+    const c = new DicomWebClient(cloud({ kind: 'apiKey', apiKey: API_KEY }), { fetch: recordingFetch(urls) });
+    const unknown = uid();
+    const asked = [ct[0]!.sopInstanceUID, unknown, mr.sopInstanceUID, cr.sopInstanceUID, ct[9]!.sopInstanceUID];
+    const found = await c.instancesPresent(asked, 2);
+    expect([...found].sort()).toEqual([ct[0]!.sopInstanceUID, mr.sopInstanceUID, cr.sopInstanceUID, ct[9]!.sopInstanceUID].sort());
+    // three chunks (each may take one more, empty page: this archive caps limit and says so)
+    expect(urls.filter((u) => new URL(u).searchParams.get('offset') === '0')).toHaveLength(3);
+    expect((await codeOf(c.instancesPresent(['1.2.3', 'x']))).code).toBe('CLOUD_INVALID_UID');
+  });
 });
 
 describe('WADO retrieve of original bytes', () => {

@@ -120,6 +120,26 @@ export class DicomWebClient {
   }
 
   /**
+   * Which of these instances the archive holds: QIDO with UID list matching
+   * (PS3.4 C.2.2.2.2), `chunk` UIDs per request (storage commitment asks
+   * about many instances at once; one request each would not scale).
+   */
+  async instancesPresent(sopInstanceUIDs: readonly string[], chunk = 50): Promise<Set<string>> {
+    assertUids([...sopInstanceUIDs]);
+    const wanted = [...new Set(sopInstanceUIDs)];
+    const found = new Set<string>();
+    for (let i = 0; i < wanted.length; i += chunk) {
+      const part = wanted.slice(i, i + chunk);
+      const params = new URLSearchParams({ SOPInstanceUID: part.join(','), includefield: '00080018' });
+      for await (const r of this.search('/instances', params)) {
+        const sop = r['00080018']?.Value?.[0];
+        if (typeof sop === 'string' && part.includes(sop)) found.add(sop);
+      }
+    }
+    return found;
+  }
+
+  /**
    * The stored transfer syntax of each instance of a series, by SOP Instance
    * UID, from the series metadata (PS3.18 §10.4.1.1.2; the archive adds
    * Available Transfer Syntax UID (0008,3002) to each instance). C-MOVE/C-GET

@@ -129,7 +129,6 @@ export function planFind(model: InformationModel, identifier: DicomJsonDataset):
       if (value !== undefined) aggregateFilters.push(localFilter(tag, 'IS', value));
       continue;
     }
-    if (tag === QR_TAGS.InstanceAvailability) continue; // the archive returns it at every level
     const attribute = resolveAttribute(tag);
     const archiveMatches =
       attribute !== undefined &&

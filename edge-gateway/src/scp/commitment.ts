@@ -91,14 +91,24 @@ export function createCommitmentService(options: CommitmentServiceOptions): Comm
   const tasks = new Set<Promise<void>>();
   const stop = new AbortController();
 
-  const committed = async (ref: Reference): Promise<boolean> => {
-    const done = await options.spool?.findDone(ref.sopInstanceUID).catch(() => undefined);
-    if (done?.state === 'done') return true;
-    try {
-      return await options.client.hasInstance(ref.sopInstanceUID);
-    } catch {
-      return false; // archive unreachable: not known to be committed (yet)
+  /** The references now known to be in the archive: the spool's done/ records first, then one QIDO per 50 of the rest. */
+  const committed = async (refs: Reference[]): Promise<Set<string>> => {
+    const out = new Set<string>();
+    const ask: string[] = [];
+    for (const ref of refs) {
+      const done = await options.spool?.findDone(ref.sopInstanceUID).catch(() => undefined);
+      if (done?.state === 'done') out.add(ref.sopInstanceUID);
+      else ask.push(ref.sopInstanceUID);
     }
+    if (ask.length > 0) {
+      try {
+        for (const sop of await options.client.instancesPresent(ask)) out.add(sop);
+      } catch (error) {
+        // Archive unreachable: not known to be committed (yet); asked again on the next round.
+        logger.debug('storage commitment: archive lookup failed', { code: (error as { code?: string }).code });
+      }
+    }
+    return out;
   };
 
   const report = async (association: DimseAssociation, transactionUID: string, refs: Reference[]): Promise<void> => {
@@ -108,8 +118,9 @@ export function createCommitmentService(options: CommitmentServiceOptions): Comm
     let outstanding = refs;
     const success: Reference[] = [];
     for (;;) {
+      const present = await committed(outstanding);
       const still: Reference[] = [];
-      for (const ref of outstanding) (await committed(ref) ? success : still).push(ref);
+      for (const ref of outstanding) (present.has(ref.sopInstanceUID) ? success : still).push(ref);
       outstanding = still;
       if (outstanding.length === 0 || Date.now() >= deadline || stop.signal.aborted) break;
       await sleep(Math.min(pollMs, Math.max(0, deadline - Date.now())), stop.signal);
