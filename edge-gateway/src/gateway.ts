@@ -11,7 +11,9 @@
  */
 import * as fs from 'node:fs';
 import type * as tls from 'node:tls';
+import * as path from 'node:path';
 import { DicomWebClient, type DicomWebClientDeps } from './cloud/dicomweb-client';
+import { CONFIG_DEFAULTS } from './config';
 import type { GatewayConfig } from './config-types';
 import { createDimseServer, type DimseServer } from './dimse/server';
 import type { DimseServices } from './dimse/types';
@@ -136,5 +138,35 @@ export async function startGateway(config: GatewayConfig, opts: GatewayOptions =
         dimse = undefined;
         await pipeline.close();
       })()),
+  };
+}
+
+/** AE title of the gateway `npm start` runs beside the embedded archive. */
+export const EMBEDDED_GATEWAY_AE_TITLE = 'DICOMWEB_EDGE';
+
+/**
+ * The configuration `npm start` uses: DIMSE on loopback, spool under the
+ * archive's data directory, the archive itself as the cloud (over loopback,
+ * with an API key when the archive requires one). Everything else is the
+ * documented default (config.ts CONFIG_DEFAULTS).
+ */
+export function embeddedGatewayConfig(options: { dicomWebUrl: string; dataDir: string; port: number; host?: string; apiKey?: string }): GatewayConfig {
+  const d = CONFIG_DEFAULTS;
+  return {
+    dimse: {
+      ...d.dimse,
+      aeTitle: EMBEDDED_GATEWAY_AE_TITLE,
+      host: options.host ?? '127.0.0.1',
+      port: options.port,
+      destinations: {},
+    },
+    cloud: {
+      dicomWebUrl: options.dicomWebUrl,
+      auth: options.apiKey ? { kind: 'apiKey', apiKey: options.apiKey } : { kind: 'none' },
+      requestTimeoutMs: d.cloud.requestTimeoutMs,
+    },
+    spool: { ...d.spool, dir: path.join(options.dataDir, 'gateway-spool') },
+    uploader: { ...d.uploader, retry: { ...d.uploader.retry } },
+    http: { host: '127.0.0.1', port: 0 },
   };
 }

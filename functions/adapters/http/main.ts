@@ -4,6 +4,11 @@
  * docs/auth.md: with nothing configured the archive is open, so it must stay
  * on loopback; with API_KEYS or AUTH_* set, every request needs credentials,
  * whatever the host.
+ *
+ * Beside it, the DIMSE edge gateway (edge-gateway/) listens on
+ * 127.0.0.1:${DICOM_PORT:-11112}, AE title DICOMWEB_EDGE, spool in
+ * DATA_DIR/gateway-spool, uploading to this archive over loopback (with the
+ * first API key of API_KEYS when keys are set). DICOM_PORT=off disables it.
  */
 import * as path from 'node:path';
 import { startEmbeddedArchive } from '../local/embedded';
@@ -28,12 +33,55 @@ async function main(): Promise<void> {
   const dataDir = path.resolve(process.env.DATA_DIR ?? 'data');
   const archive = await startEmbeddedArchive({ dataDir, host, port, authenticate: auth && createEmbeddedAuthenticator(auth) });
   console.log(`DICOMweb archive listening at ${archive.dicomWebUrl} (data in ${dataDir}; ${describeAuth(auth)})`);
+  const gateway = await startDimseGateway(archive.dicomWebUrl, dataDir, auth);
+  let stopping = false;
   const stop = async () => {
+    if (stopping) return;
+    stopping = true;
+    await gateway?.close();
     await archive.close();
     process.exit(0);
   };
   process.on('SIGINT', stop);
   process.on('SIGTERM', stop);
+}
+
+/** The first API key's secret (name:secret:scopes, the secret may hold ':'). */
+function firstApiKeySecret(text: string | undefined): string | undefined {
+  const entry = text?.split(',').map((e) => e.trim()).find(Boolean);
+  if (!entry) return undefined;
+  return entry.slice(entry.indexOf(':') + 1, entry.lastIndexOf(':'));
+}
+
+/** The DIMSE gateway is an add-on: when it cannot start, say why and keep serving DICOMweb. */
+async function startDimseGateway(archiveUrl: string, dataDir: string, auth: EmbeddedAuthConfig | undefined): Promise<{ close(): Promise<void> } | undefined> {
+  const setting = (process.env.DICOM_PORT ?? '').trim() || '11112';
+  if (setting.toLowerCase() === 'off') return undefined;
+  const port = Number(setting);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) {
+    console.error(`invalid DICOM_PORT "${setting}": a port number, or "off"`);
+    process.exit(2);
+  }
+  const apiKey = firstApiKeySecret(process.env.API_KEYS);
+  if (auth && !apiKey) {
+    console.warn('DIMSE gateway not started: the archive requires tokens and the gateway needs an API key (add one to API_KEYS, or DICOM_PORT=off)');
+    return undefined;
+  }
+  // The archive may listen on 0.0.0.0; the gateway always talks to it over loopback.
+  const url = new URL(archiveUrl);
+  if (!isLoopbackHost(url.hostname)) url.hostname = '127.0.0.1';
+  const { startGateway, embeddedGatewayConfig, EMBEDDED_GATEWAY_AE_TITLE } = await import('../../../edge-gateway/src/gateway');
+  const { createLogger } = await import('../../../edge-gateway/src/ops/logger');
+  const config = embeddedGatewayConfig({ dicomWebUrl: url.toString().replace(/\/$/, ''), dataDir, port, apiKey });
+  try {
+    const gateway = await startGateway(config, { logger: createLogger('edge-gateway', process.env.GATEWAY_LOG_LEVEL ? {} : { level: 'warn' }), closeGraceMs: 2000 });
+    console.log(`DIMSE edge gateway listening on 127.0.0.1:${gateway.dimsePort} (AE title ${EMBEDDED_GATEWAY_AE_TITLE}; spool in ${config.spool.dir})`);
+    return gateway;
+  } catch (error) {
+    const code = (error as { code?: string }).code;
+    console.error(`DIMSE gateway not started: ${code === 'EADDRINUSE' ? `port ${port} is in use (set DICOM_PORT, or DICOM_PORT=off)` : (error as Error).message}`);
+    return undefined;
+  }
 }
 
 main().catch((error) => {
