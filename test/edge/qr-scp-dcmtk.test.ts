@@ -18,11 +18,11 @@ import * as path from 'node:path';
 import { parsePart10, readFileMeta } from '../../functions/core/dicom/part10';
 import type { DicomJsonDataset } from '../../functions/core/dicom/json-model';
 import { DicomWebClient } from '../../edge-gateway/src/cloud/dicomweb-client';
-import { createDimseServer, type DimseServer } from '../../edge-gateway/src/dimse';
+import { connectDimse, createDimseServer, SopClass as QrSop, type DimseServer, type StoreContext, type StoreSink } from '../../edge-gateway/src/dimse';
 import { createFindService } from '../../edge-gateway/src/scp/find';
 import { createMoveService } from '../../edge-gateway/src/scp/move';
 import { createGetService } from '../../edge-gateway/src/scp/get';
-import { CHARSET_NAMES, crInstance, ctSeries, encapsulatedInstance, mrInstance, patientWithName, syntheticPatient, uid, TS, type SyntheticInstance } from '../fixtures/synthetic';
+import { CHARSET_NAMES, crInstance, ctSeries, encapsulatedInstance, mrInstance, patientWithName, syntheticPatient, uid, SopClass, TS, type SyntheticInstance } from '../fixtures/synthetic';
 import { startTestArchive, stow, type TestArchive } from '../helpers/archive';
 import { freePort } from '../helpers/orthanc';
 import { makeTempDir } from '../helpers/tmp';
@@ -331,5 +331,59 @@ describe('C-GET with getscu', () => {
     const dir = fs.mkdtempSync(path.join(tmp.dir, 'get-'));
     await run('getscu', ['-P', '-aet', 'SCU', '-aec', AE, '-od', dir, '-k', 'QueryRetrieveLevel=PATIENT', '-k', `PatientID=${pLatin.id}`, '127.0.0.1', String(server.port)]);
     expect([...received(dir).keys()]).toEqual([crLatin.sopInstanceUID]);
+  });
+
+  /** The gateway's own requestor as C-GET SCU: it receives the C-STOREs (collected in memory here). */
+  async function getWithRequestor(roles: boolean): Promise<{ status: number; counts: string; files: Map<string, { ts: string; bytes: Buffer }> }> {
+    const files = new Map<string, { ts: string; bytes: Buffer }>();
+    const association = await connectDimse({
+      host: '127.0.0.1',
+      port: server.port,
+      callingAETitle: 'GETSCU',
+      calledAETitle: AE,
+      presentationContexts: [
+        { abstractSyntax: QrSop.StudyRootGet, transferSyntaxes: ['1.2.840.10008.1.2.1'] },
+        { abstractSyntax: SopClass.CTImage, transferSyntaxes: ['1.2.840.10008.1.2.1'] },
+      ],
+      roles: roles ? [{ sopClassUID: SopClass.CTImage, scuRole: false, scpRole: true }] : [],
+      services: {
+        store: async (ctx: StoreContext): Promise<StoreSink> => {
+          const chunks: Buffer[] = [];
+          return {
+            write: async (c) => void chunks.push(Buffer.from(c)),
+            end: async () => {
+              files.set(ctx.sopInstanceUID, { ts: ctx.transferSyntaxUID, bytes: Buffer.concat(chunks) });
+              return { status: 0 };
+            },
+            abort: async () => undefined,
+          };
+        },
+      },
+    });
+    try {
+      const rsp = await association.request(
+        { commandField: 0x0010, affectedSOPClassUID: QrSop.StudyRootGet, priority: 0 },
+        { '00080052': { vr: 'CS', Value: ['SERIES'] }, '0020000D': { vr: 'UI', Value: [studyA] }, '0020000E': { vr: 'UI', Value: [seriesA] } },
+      );
+      const c = rsp.command;
+      return { status: rsp.status, counts: `${c.numberOfCompletedSuboperations}/${c.numberOfFailedSuboperations}/${c.numberOfWarningSuboperations}`, files };
+    } finally {
+      await association.release();
+    }
+  }
+
+  test('C-GET SCU that took the SCP role for the storage class: every instance, byte-identical data sets', async () => {
+    const r = await getWithRequestor(true);
+    expect(r.status).toBe(0);
+    expect(r.counts).toBe('3/0/0');
+    expect([...r.files.keys()].sort()).toEqual(ctA.map((i) => i.sopInstanceUID).sort());
+    for (const inst of ctA) expect(r.files.get(inst.sopInstanceUID)!.bytes.equals(datasetOf(inst.bytes))).toBe(true);
+  });
+
+  test('C-GET SCU without the SCP role: nothing is sent, all sub-operations fail (0xA702)', async () => {
+    const r = await getWithRequestor(false);
+    expect(r.status).toBe(0xa702);
+    expect(r.counts).toBe('0/3/0');
+    expect(r.files.size).toBe(0);
   });
 });
