@@ -6,7 +6,7 @@
  * (single value, wild card, UID list, date range, universal), keys the archive
  * cannot filter (post-filtered here), exactly the requested keys in request
  * order, non-ASCII names, the DIMSE statuses of bad identifiers and of an
- * unreachable archive.
+ * unreachable archive (also as the SCP services' final statuses).
  */
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -14,6 +14,10 @@ import type { DicomJsonDataset } from '../../functions/core/dicom/json-model';
 import { DicomWebClient } from '../../edge-gateway/src/cloud/dicomweb-client';
 import { findMatches, type InformationModel } from '../../edge-gateway/src/query-retrieve/find';
 import { planRetrieve } from '../../edge-gateway/src/query-retrieve/retrieve';
+import { createFindService } from '../../edge-gateway/src/scp/find';
+import { createMoveService } from '../../edge-gateway/src/scp/move';
+import { createGetService } from '../../edge-gateway/src/scp/get';
+import { SopClass } from '../../edge-gateway/src/dimse/sop-classes';
 import { CHARSET_NAMES, crInstance, ctSeries, mrInstance, patientWithName, syntheticPatient, uid, TS, type SyntheticInstance } from '../fixtures/synthetic';
 import { startTestArchive, stow, type TestArchive } from '../helpers/archive';
 
@@ -302,5 +306,34 @@ describe('retrieve planning', () => {
     expect(await failure(planRetrieve(client, 'STUDY', ident([['00080052', 'CS', 'SERIES'], ['0020000E', 'UI', seriesA]])))).toMatchObject({ status: 0xa900 });
     expect(await failure(planRetrieve(client, 'PATIENT', ident([['00080052', 'CS', 'STUDY'], ['0020000D', 'UI', studyA]])))).toMatchObject({ status: 0xa900 });
     expect(await failure(planRetrieve(client, 'STUDY', ident([['00080052', 'CS', 'PATIENT'], ['00100020', 'LO', p1.id]])))).toMatchObject({ code: 'UNSUPPORTED_LEVEL' });
+  });
+});
+
+describe('SCP statuses when the archive cannot be asked', () => {
+  // The services called directly (the DIMSE layer is exercised in qr-scp-dcmtk.test.ts).
+
+  async function deadClient(): Promise<DicomWebClient> {
+    const server = http.createServer();
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const port = (server.address() as AddressInfo).port;
+    await new Promise((r) => server.close(r));
+    return new DicomWebClient({ dicomWebUrl: `http://127.0.0.1:${port}/dicom-web`, auth: { kind: 'none' }, requestTimeoutMs: 2000 });
+  }
+  const ctx = (abstractSyntax: string, moveDestination?: string) =>
+    ({ presentationContext: { id: 1, abstractSyntax, transferSyntax: '1.2.840.10008.1.2.1' }, command: { commandField: 0x21, messageID: 1, commandDataSetType: 0, moveDestination }, association: { peerAETitle: 'SCU' } }) as never;
+  const noPending = { pending: async () => undefined };
+  const study = () => ident([['00080052', 'CS', 'STUDY'], ['0020000D', 'UI', studyA]]);
+
+  test('C-FIND 0xA700, C-MOVE/C-GET 0xA701 (cannot count the matches); unknown move destination 0xA801 before any lookup', async () => {
+    const dead = await deadClient();
+    const find = createFindService({ client: dead, aeTitle: AE });
+    expect(await find(ctx(SopClass.StudyRootFind), study(), noPending, new AbortController().signal)).toMatchObject({ status: 0xa700 });
+    const move = createMoveService({ client: dead, aeTitle: AE, destinations: { DEST: { host: '127.0.0.1', port: 1 } } });
+    expect(await move(ctx(SopClass.StudyRootMove, 'DEST'), study(), noPending, new AbortController().signal)).toMatchObject({ status: 0xa701 });
+    expect(await move(ctx(SopClass.StudyRootMove, 'constructor'), study(), noPending, new AbortController().signal)).toMatchObject({ status: 0xa801 });
+    const get = createGetService({ client: dead });
+    expect(await get(ctx(SopClass.PatientRootGet), ident([['00080052', 'CS', 'PATIENT'], ['00100020', 'LO', p1.id]]), noPending, new AbortController().signal)).toMatchObject({ status: 0xa701 });
+    // a bad identifier is still 0xA900, whatever the archive's state
+    expect(await get(ctx(SopClass.StudyRootGet), ident([['00080052', 'CS', 'PATIENT']]), noPending, new AbortController().signal)).toMatchObject({ status: 0xa900 });
   });
 });
