@@ -300,6 +300,24 @@ describe('retrieve planning', () => {
     );
   });
 
+  test('a UID list of 500 instances (17 kB: too long for one URL) is asked in slices; C-FIND does the same', async () => {
+    // its own archive: a 520-slice series would change the answers of the other tests
+    const other = await startTestArchive();
+    try {
+      const many = ctSeries({ count: 520, rows: 4, columns: 4, patient: p4 });
+      expect((await stow(other.dicomWebUrl, many.map((i) => i.bytes))).status).toBe(200);
+      const client = new DicomWebClient({ dicomWebUrl: other.dicomWebUrl, auth: { kind: 'none' }, requestTimeoutMs: 10_000 });
+      const wanted = many.slice(10, 510).map((i) => i.sopInstanceUID);
+      const refs = await planRetrieve(client, 'STUDY', ident([['00080052', 'CS', 'IMAGE'], ['0020000D', 'UI', many[0]!.studyInstanceUID], ['0020000E', 'UI', many[0]!.seriesInstanceUID], ['00080018', 'UI', ...wanted]]));
+      expect(sops(refs)).toEqual([...wanted].sort());
+      const found: DicomJsonDataset[] = [];
+      for await (const r of findMatches(client, 'STUDY', ident([['00080052', 'CS', 'IMAGE'], ['0020000D', 'UI', many[0]!.studyInstanceUID], ['0020000E', 'UI', many[0]!.seriesInstanceUID], ['00080018', 'UI', ...wanted]]))) found.push(r);
+      expect(found.map((r) => v(r, '00080018')).sort()).toEqual([...wanted].sort());
+    } finally {
+      await other.stop();
+    }
+  });
+
   test('bad identifiers: missing or wild-carded UIDs, missing keys above the level', async () => {
     expect(await failure(planRetrieve(client, 'STUDY', ident([['00080052', 'CS', 'STUDY']])))).toMatchObject({ status: 0xa900 });
     expect(await failure(planRetrieve(client, 'STUDY', ident([['00080052', 'CS', 'STUDY'], ['0020000D', 'UI', '1.2.*']])))).toMatchObject({ status: 0xa900 });

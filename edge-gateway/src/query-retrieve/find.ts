@@ -89,6 +89,8 @@ interface Plan {
   level: QueryLevel;
   path: string;
   params: URLSearchParams;
+  /** The searches to run: `params`, or one per slice of a long UID list. */
+  searches: URLSearchParams[];
   /** Keys matched here, not by the archive. */
   postFilters: Filter[];
   /** Patient-count keys with a value (PATIENT level): matched after aggregation. */
@@ -145,13 +147,19 @@ export function planFind(model: InformationModel, identifier: DicomJsonDataset):
   if (level === 'PATIENT') include.add(QR_TAGS.PatientID).add(QR_TAGS.IssuerOfPatientID);
   if (include.size > 0) params.set('includefield', [...include].join(','));
 
-  // The same parser as the archive's: a value it would refuse is refused here, with the attribute named.
-  try {
-    parseQidoQuery(params, qido.level);
-  } catch (error) {
-    throw new QueryRetrieveError('UNABLE_TO_PROCESS', `C-FIND: ${(error as Error).message}`, { cause: error });
+  const pages = splitUidLists(params);
+  for (const page of pages) {
+    if (page.toString().length > MAX_QUERY_CHARS) {
+      throw new QueryRetrieveError('UNABLE_TO_PROCESS', 'C-FIND: the identifier is too large for a query (too many keys or values)');
+    }
+    // The same parser as the archive's: a value it would refuse is refused here, with the attribute named.
+    try {
+      parseQidoQuery(page, qido.level);
+    } catch (error) {
+      throw new QueryRetrieveError('UNABLE_TO_PROCESS', `C-FIND: ${(error as Error).message}`, { cause: error });
+    }
   }
-  return { level, path: qido.path, params, postFilters, aggregateFilters, requested };
+  return { level, path: qido.path, params, searches: pages, postFilters, aggregateFilters, requested };
 }
 
 /**
@@ -196,8 +204,17 @@ export async function* findMatches(
 
 async function* searchAll(client: DicomWebClient, plan: Plan): AsyncIterable<DicomJsonDataset> {
   try {
-    for await (const r of client.search(plan.path, plan.params)) {
-      if (plan.postFilters.length === 0 || matches(plan.postFilters, r, { fuzzy: false })) yield r;
+    const seen = new Set<string>();
+    for (const params of plan.searches) {
+      for await (const r of client.search(plan.path, params)) {
+        if (plan.searches.length > 1) {
+          // Slices of one UID list cannot overlap, but a record must not be answered twice if they did.
+          const key = JSON.stringify([r['0020000D']?.Value, r['0020000E']?.Value, r['00080018']?.Value]);
+          if (seen.has(key)) continue;
+          seen.add(key);
+        }
+        if (plan.postFilters.length === 0 || matches(plan.postFilters, r, { fuzzy: false })) yield r;
+      }
     }
   } catch (error) {
     throw fromCloudError(error);
@@ -269,6 +286,34 @@ function keywordOf(tag: string): string {
 function firstText(ds: DicomJsonDataset, tag: string): string {
   const v = ds[tag]?.Value?.[0];
   return typeof v === 'string' || typeof v === 'number' ? String(v).trim() : '';
+}
+
+/**
+ * A request line longer than this would meet the HTTP server's header limit
+ * (Node: 16 KiB for the request line and headers together).
+ */
+const MAX_QUERY_CHARS = 8 * 1024;
+/** UIDs per search when a UID list is split (PS3.4 C.2.2.2.2 lists can be long; URLs cannot). */
+export const UID_LIST_SLICE = 50;
+const UID_LIST_KEYS = ['StudyInstanceUID', 'SeriesInstanceUID', 'SOPInstanceUID'];
+
+/** One search per slice of the longest UID list (any-of semantics make the union the same answer). */
+export function splitUidLists(params: URLSearchParams): URLSearchParams[] {
+  let longest: { key: string; values: string[] } | undefined;
+  for (const key of UID_LIST_KEYS) {
+    const all = params.getAll(key);
+    if (all.length !== 1) continue;
+    const values = all[0]!.split(/[\\,]/).map((v) => v.trim()).filter(Boolean);
+    if (values.length > UID_LIST_SLICE && (!longest || values.length > longest.values.length)) longest = { key, values };
+  }
+  if (!longest) return [params];
+  const out: URLSearchParams[] = [];
+  for (let i = 0; i < longest.values.length; i += UID_LIST_SLICE) {
+    const p = new URLSearchParams(params);
+    p.set(longest.key, longest.values.slice(i, i + UID_LIST_SLICE).join('\\'));
+    out.push(p);
+  }
+  return out;
 }
 
 const TEMPORAL = new Set(['DA', 'TM', 'DT']);

@@ -13,6 +13,7 @@ import type { DicomJsonDataset } from '../../../functions/core/dicom/json-model'
 import { isValidUID } from '../../../functions/core/dicom/uid';
 import type { DicomWebClient } from '../cloud/dicomweb-client';
 import { fromCloudError } from './errors';
+import { splitUidLists } from './find';
 import { QR_TAGS, levelsAbove, queryLevelOf, requireSingleUniqueKey, requireUidList, type InformationModel } from './identifier';
 
 export interface InstanceRef {
@@ -61,7 +62,7 @@ export async function planRetrieve(
   const refs: InstanceRef[] = [];
   const seen = new Set<string>();
   try {
-    for await (const r of client.search('/instances', params)) {
+    for await (const r of searchSlices(client, params)) {
       const ref = {
         studyInstanceUID: uidOf(r, QR_TAGS.StudyInstanceUID),
         seriesInstanceUID: uidOf(r, QR_TAGS.SeriesInstanceUID),
@@ -92,6 +93,11 @@ export async function planRetrieve(
     throw fromCloudError(error);
   }
   return refs;
+}
+
+/** Long UID lists (a C-MOVE of hundreds of instances) go out in slices: a URL cannot carry them all. */
+async function* searchSlices(client: DicomWebClient, params: URLSearchParams): AsyncIterable<DicomJsonDataset> {
+  for (const p of splitUidLists(params)) yield* client.search('/instances', p);
 }
 
 function uidOf(ds: DicomJsonDataset, tag: string): string {
