@@ -8,6 +8,7 @@ import middy from '@middy/core';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
 import { createDicomWebApp, type Service, type DicomWebApp, type Route } from '../core/archive/app';
 import type { ArchiveContext } from '../core/archive/context';
+import type { DownloadSettings } from '../core/archive/download';
 import { createAwsContext } from '../adapters/aws/aws-context';
 import { eventToRequest, jwtAuthorizerOf, responseToResult } from '../adapters/lambda/api-gateway';
 import { authModeFromEnv, createApiGatewayJwtAuthenticator } from '../adapters/auth/api-gateway-jwt';
@@ -25,12 +26,14 @@ function createApp(service: Service, options: HandlerOptions): DicomWebApp {
     authModeFromEnv(process.env) === 'jwt'
       ? auditing(createApiGatewayJwtAuthenticator(jwtAuthorizerOf, { scopePrefix: process.env.AUTH_SCOPE_PREFIX ?? DEFAULT_SCOPE_PREFIX }), ctx.log)
       : undefined;
-  return createDicomWebApp(ctx, { basePath: process.env.DICOMWEB_BASE_PATH ?? '/dicom-web', services: [service, 'meta'], authenticate, extraRoutes });
+  return createDicomWebApp(ctx, { basePath: process.env.DICOMWEB_BASE_PATH ?? '/dicom-web', services: [service, 'meta'], authenticate, extraRoutes, downloads: options.downloads });
 }
 
 export interface HandlerOptions {
   /** Routes beyond the DICOMweb table (e.g. the upload API), built once per cold start with the archive. */
   extraRoutes?: (ctx: ArchiveContext) => Route[];
+  /** Large retrieves: the inline limit and presigned URL lifetime (core/archive/download.ts). */
+  downloads?: Partial<DownloadSettings>;
 }
 
 export function createHandler(service: Service, options: HandlerOptions = {}) {

@@ -1,4 +1,22 @@
 import { createHandler } from './create-handler';
+import { MAX_BINARY_RESPONSE_BYTES } from '../adapters/lambda/api-gateway';
+import { DEFAULT_DOWNLOAD_SETTINGS } from '../core/archive/download';
 
-/** Lambda entry point for the WADO service (API Gateway HTTP API, payload 2.0). */
-export const handler = createHandler('wado');
+/**
+ * Lambda entry point for the WADO service (API Gateway HTTP API, payload 2.0).
+ * Answers that would not fit one Lambda response (6 MB, base64) go straight
+ * from S3 (docs/architecture.md §Download): a 303 to a presigned URL for one
+ * instance's bytes, a manifest of presigned URLs at …/download for a study or
+ * series. DOWNLOAD_URL_EXPIRES_SECONDS sets the URLs' lifetime (default 300).
+ */
+function urlLifetime(value: string | undefined): number {
+  if (value === undefined || value === '') return DEFAULT_DOWNLOAD_SETTINGS.urlExpiresInSeconds;
+  const n = Number(value);
+  // Fail the cold start, not each request: the stack sets a validated value (infra/lib/config.ts).
+  if (!Number.isInteger(n) || n < 1 || n > 3600) throw new Error('DOWNLOAD_URL_EXPIRES_SECONDS must be an integer from 1 to 3600');
+  return n;
+}
+
+export const handler = createHandler('wado', {
+  downloads: { maxInlineBytes: MAX_BINARY_RESPONSE_BYTES, urlExpiresInSeconds: urlLifetime(process.env.DOWNLOAD_URL_EXPIRES_SECONDS) },
+});

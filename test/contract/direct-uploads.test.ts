@@ -120,3 +120,38 @@ describe('S3BlobStore direct uploads: answers of real S3 s3rver lacks (injected)
     expect(await store.head(key)).toEqual({ size: 10 });
   });
 });
+
+/** DirectDownloads (presigned GET) of the S3 adapter: the URL serves the object, names only its key, and expires. */
+describe('S3BlobStore direct downloads (s3rver)', () => {
+  const key = 'studies/1.2.3/series/1.2.3.4/instances/1.2.3.4.5/0123456789abcdef.dcm';
+  it('a presigned GET serves the object with the signed Content-Type; it carries the key and the signature, nothing else', async () => {
+    const bucket = await aws.createBucket();
+    const store = new S3BlobStore(aws.s3, bucket);
+    await store.put(key, new Uint8Array([1, 2, 3, 4]));
+    const url = new URL(await store.presignGet(key, { expiresInSeconds: 60, contentType: 'application/dicom' }));
+    expect(url.pathname).toBe(`/${bucket}/${key}`);
+    expect([...url.searchParams.keys()].filter((k) => !k.startsWith('X-Amz-')).sort()).toEqual(['response-content-type', 'x-id']);
+    expect(url.searchParams.get('X-Amz-Expires')).toBe('60');
+    const res = await fetch(url);
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toBe('application/dicom');
+    expect(Buffer.from(await res.arrayBuffer())).toEqual(Buffer.from([1, 2, 3, 4]));
+    await expect(store.presignGet(key, { expiresInSeconds: 0 })).rejects.toThrow();
+  });
+
+  it('an expired URL is refused (signed an hour ago for 60 s; only Date is faked)', async () => {
+    const bucket = await aws.createBucket();
+    const store = new S3BlobStore(aws.s3, bucket);
+    await store.put(key, new Uint8Array([1]));
+    jest.useFakeTimers({ now: Date.now() - 3600_000, doNotFake: ['nextTick', 'setImmediate', 'clearImmediate', 'setTimeout', 'clearTimeout', 'setInterval', 'clearInterval', 'queueMicrotask', 'hrtime', 'performance'] });
+    let url: string;
+    try {
+      url = await store.presignGet(key, { expiresInSeconds: 60 });
+    } finally {
+      jest.useRealTimers();
+    }
+    const res = await fetch(url);
+    await res.arrayBuffer();
+    expect(res.status).toBe(403);
+  });
+});

@@ -22,7 +22,7 @@ import {
   type S3Client,
 } from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
-import type { BlobInfo, BlobStore, ByteRangeRequest, DirectUploads, UploadedPart, UploadPartTarget } from '../../core/archive/ports';
+import type { BlobInfo, BlobStore, ByteRangeRequest, DirectDownloads, DirectUploads, UploadedPart, UploadPartTarget } from '../../core/archive/ports';
 import { concatBytes } from '../../core/bytes';
 
 export interface S3BlobStoreOptions {
@@ -77,7 +77,7 @@ function rangeHeader(range: ByteRangeRequest | undefined): string | undefined {
 }
 
 
-export class S3BlobStore implements BlobStore, DirectUploads {
+export class S3BlobStore implements BlobStore, DirectUploads, DirectDownloads {
   private readonly partSize: number;
   private readonly queueSize: number;
 
@@ -202,7 +202,12 @@ export class S3BlobStore implements BlobStore, DirectUploads {
    * reads only `config` and `middlewareStack`.
    */
   private presignClient(): S3Client {
-    const config = { ...this.client.config, requestChecksumCalculation: () => Promise.resolve('WHEN_REQUIRED' as const) };
+    const config = {
+      ...this.client.config,
+      requestChecksumCalculation: () => Promise.resolve('WHEN_REQUIRED' as const),
+      // Nor x-amz-checksum-mode in download URLs: the client is a browser or a viewer, not the SDK.
+      responseChecksumValidation: () => Promise.resolve('WHEN_REQUIRED' as const),
+    };
     return { config, middlewareStack: this.client.middlewareStack } as unknown as S3Client;
   }
 
@@ -268,6 +273,21 @@ export class S3BlobStore implements BlobStore, DirectUploads {
     } catch (error) {
       if (s3ErrorName(error) !== 'NoSuchUpload') throw error;
     }
+  }
+
+  // ---------------------------------------------------------------- direct downloads (DirectDownloads)
+
+  /**
+   * A presigned GetObject URL (SigV4 query authentication): the client reads the
+   * object straight from S3 (answers too large for a Lambda response). The URL
+   * holds the bucket, the key (UIDs only) and the signature; it expires after
+   * `expiresInSeconds` or with the signing role's session, whichever is first.
+   * The response's Content-Type is set by a signed override (the object may have
+   * been uploaded without one).
+   */
+  async presignGet(key: string, options: { expiresInSeconds: number; contentType?: string }): Promise<string> {
+    if (!Number.isInteger(options.expiresInSeconds) || options.expiresInSeconds < 1 || options.expiresInSeconds > 7 * 24 * 3600) throw new Error('invalid URL lifetime');
+    return getSignedUrl(this.presignClient(), new GetObjectCommand({ Bucket: this.bucket, Key: key, ResponseContentType: options.contentType }), { expiresIn: options.expiresInSeconds });
   }
 
   // ---------------------------------------------------------------- internals

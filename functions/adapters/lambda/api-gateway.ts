@@ -21,6 +21,9 @@ import { gzipResponse, shouldGzip } from '../content-coding';
 /** Lambda's response payload limit is 6 MB; keep headroom for headers and JSON framing. */
 export const MAX_RESPONSE_BYTES = 6 * 1024 * 1024 - 64 * 1024;
 
+/** Binary bodies go out base64-encoded (4 bytes per 3): the most binary bytes one response can carry. */
+export const MAX_BINARY_RESPONSE_BYTES = Math.floor(MAX_RESPONSE_BYTES / 4) * 3;
+
 /**
  * Claims of the JWT API Gateway's authorizer validated, kept beside the
  * Request they belong to. Not a header: headers come from the client, the
@@ -141,7 +144,7 @@ export async function responseToResult(original: Response, options: ResultOption
   const contentType = headers['content-type'] ?? '';
   const isText = TEXT.test(contentType) && !headers['content-encoding'];
   // Binary bodies go out base64-encoded: 4 bytes per 3.
-  const maxRaw = isText ? MAX_RESPONSE_BYTES : Math.floor(MAX_RESPONSE_BYTES / 4) * 3;
+  const maxRaw = isText ? MAX_RESPONSE_BYTES : MAX_BINARY_RESPONSE_BYTES;
   const bytes = response.body ? await readLimited(response.body, maxRaw) : new Uint8Array(0);
   if (bytes === undefined) return tooLarge();
   return {

@@ -9,6 +9,7 @@ import { createDicomWebApp, type Authenticator } from '../../core/archive/app';
 import { createUploadRoutes, type UploadRoutesOptions } from '../../core/archive/upload-routes';
 import { createIngestQueue, unfinishedUploads } from '../../core/archive/ingest';
 import { DEFAULT_UPLOAD_SETTINGS } from '../../core/archive/upload';
+import type { DownloadSettings } from '../../core/archive/download';
 import { FsBlobStore } from './fs-blob-store';
 import { SqliteIndex } from './sqlite-index';
 import { jsonLogger, newObjectId, sha256 } from '../node-runtime';
@@ -32,6 +33,8 @@ export interface EmbeddedOptions {
   authenticate?: Authenticator;
   /** Direct uploads (docs/upload-api.md): limits, and the key of the signed part URLs (random per process by default). */
   uploads?: Omit<UploadRoutesOptions, 'onCompleted'>;
+  /** Download manifests (…/download): page size. No inline limit here: the server streams answers of any size. */
+  downloads?: Partial<Pick<DownloadSettings, 'pageSize'>>;
 }
 
 export function createEmbeddedContext(options: EmbeddedOptions): { ctx: ArchiveContext; close: () => void } {
@@ -58,7 +61,7 @@ export async function startEmbeddedArchive(options: EmbeddedOptions) {
   // Completed uploads are ingested in-process, one at a time (in AWS: S3 event → SQS → the ingest function).
   const ingest = createIngestQueue(ctx, { maxUploadBytes: options.uploads?.settings?.maxUploadBytes ?? DEFAULT_UPLOAD_SETTINGS.maxUploadBytes });
   const upload = createUploadRoutes(ctx, { ...options.uploads, onCompleted: (key) => ingest.enqueue(key) });
-  const app = createDicomWebApp(ctx, { basePath, authenticate, extraRoutes: upload.routes });
+  const app = createDicomWebApp(ctx, { basePath, authenticate, extraRoutes: upload.routes, downloads: options.downloads });
   // Upload part URLs carry their own credential (a signature, like presigned S3 URLs): served beside the authenticated app.
   const parts = createDicomWebApp(ctx, { basePath, services: ['upload'], extraRoutes: upload.signedRoutes });
   const isPart = (request: Request) => {

@@ -6,7 +6,7 @@
  */
 import type { ArchiveContext } from './context';
 import { ArchiveError, ERRORS, toArchiveError } from './errors';
-import { iterate, toReadableStream } from '../bytes';
+import { iterate, once, toReadableStream } from '../bytes';
 import { storeInstance } from './store';
 import { searchForInstances, searchForSeries, searchForStudies, type SearchResult, type SearchScope } from './search';
 import {
@@ -31,6 +31,7 @@ import { readMultipart, parseMultipartRelated, writeMultipart } from '../dicomwe
 import { parseMediaType } from '../dicomweb/media-type';
 import { negotiate, type Offer } from '../dicomweb/accept';
 import { capabilitiesDocument } from '../dicomweb/capabilities';
+import { DEFAULT_DOWNLOAD_SETTINGS, DOWNLOAD_MEDIA_TYPE, downloadManifest, estimatedAnswerBytes, presignedInstanceUrl, type DownloadSettings } from './download';
 
 export type Service = 'stow' | 'qido' | 'wado' | 'delete' | 'upload' | 'meta';
 
@@ -81,6 +82,8 @@ export interface DicomWebAppOptions {
   authenticate?: Authenticator;
   /** More routes (e.g. the large-object upload API), built with `defineRoute`. */
   extraRoutes?: Route[];
+  /** Large retrieves (core/archive/download.ts): the inline limit (Lambda) and presigned URL lifetime. */
+  downloads?: Partial<DownloadSettings>;
 }
 
 const JSON_TYPE = 'application/dicom+json';
@@ -242,16 +245,52 @@ export function createDicomWebApp(ctx: ArchiveContext, options: DicomWebAppOptio
       return json(200, results, headers);
     };
 
+  const downloads: DownloadSettings = { ...DEFAULT_DOWNLOAD_SETTINGS, ...options.downloads };
+
+  /** The download manifest route of a study or series (GET …/download). */
+  const downloadPath = (rc: RouteContext) => `${rc.params.series ? rc.urls.series(rc.params.study!, rc.params.series) : rc.urls.study(rc.params.study!)}/download`;
+
   const retrieveInstances = async (rc: RouteContext, records: InstanceRecord[]): Promise<Response> => {
     const syntaxes = commonTransferSyntaxes(records);
+    const single = records.length === 1 && rc.params.instance !== undefined;
     const offers: Offer[] = [{ mediaType: 'multipart/related', type: 'application/dicom', transferSyntaxes: syntaxes, defaultTransferSyntax: TransferSyntax.ExplicitVRLittleEndian }];
+    // One instance may also be asked for as its bytes alone (single part; extension, docs/conformance.md).
+    if (single) offers.push({ mediaType: DOWNLOAD_MEDIA_TYPE, transferSyntaxes: syntaxes, defaultTransferSyntax: TransferSyntax.ExplicitVRLittleEndian });
     const chosen = negotiate(acceptOf(rc).header, acceptOf(rc).query, offers);
     if (!chosen) throw new ArchiveError('NOT_ACCEPTABLE', `available transfer syntaxes: ${syntaxes.join(', ') || 'mixed: use transfer-syntax=*'}`);
     const ts = chosen.transferSyntax ?? TransferSyntax.ExplicitVRLittleEndian;
-    const etag = entityTag(ctx, records, `dicom;${ts}`);
-    return withValidators(rc, etag, records.length === 1 && rc.params.instance ? CACHE_INSTANCE : CACHE_AGGREGATE, async () =>
-      multipartResponse('application/dicom', await primed(instanceParts(ctx, records, ts, rc.urls))),
-    );
+    const singlePart = chosen.mediaType === DOWNLOAD_MEDIA_TYPE;
+    if (downloads.maxInlineBytes !== undefined && estimatedAnswerBytes(records) > downloads.maxInlineBytes) {
+      // Too large for one response (Lambda): the stored bytes by redirect, or the download manifest.
+      const record = records[0]!;
+      if (single && singlePart && (ts === '*' || ts === record.transferSyntaxUID)) {
+        const location = await presignedInstanceUrl(ctx, record, downloads);
+        // 303 (RFC 9110 §15.4.4): GET the representation there. The URL expires: never cache the redirect.
+        if (location) return new Response(null, { status: 303, headers: { Location: location, 'Cache-Control': 'no-store', Vary: 'Accept' } });
+      }
+      const hint = single
+        ? `ask for Accept: application/dicom; transfer-syntax=* (a redirect to the stored bytes), or GET ${downloadPath({ ...rc, params: { study: rc.params.study!, series: record.seriesInstanceUID } })}`
+        : `GET ${downloadPath(rc)} lists a direct URL per instance`;
+      throw new ArchiveError('RESPONSE_TOO_LARGE', `the answer (${estimatedAnswerBytes(records)} bytes) exceeds the ${downloads.maxInlineBytes}-byte response limit: ${hint}; frames and bulk data are served by range`);
+    }
+    const etag = entityTag(ctx, records, `${singlePart ? 'single' : 'dicom'};${ts}`);
+    return withValidators(rc, etag, single ? CACHE_INSTANCE : CACHE_AGGREGATE, async () => {
+      const parts = await primed(instanceParts(ctx, records, ts, rc.urls));
+      if (!singlePart) return multipartResponse('application/dicom', parts);
+      for await (const part of parts) return new Response(toReadableStream(part.body instanceof Uint8Array ? once(part.body) : part.body), { status: 200, headers: { 'Content-Type': part.contentType, 'Content-Location': part.headers?.['Content-Location'] ?? '' } });
+      throw new ArchiveError('NOT_FOUND');
+    });
+  };
+
+  const download = async (rc: RouteContext): Promise<Response> => {
+    const chosen = negotiate(acceptOf(rc).header, acceptOf(rc).query, [{ mediaType: 'application/json' }]);
+    if (!chosen) throw new ArchiveError('NOT_ACCEPTABLE', 'the download manifest is application/json');
+    const offsetText = rc.url.searchParams.get('offset') ?? '0';
+    if (!/^\d{1,9}$/.test(offsetText)) throw new ArchiveError('INVALID_QUERY', 'offset must be a non-negative integer');
+    const records = await allRecords(ctx, rc.params.study!, rc.params.series);
+    const manifest = await downloadManifest(ctx, records, { study: rc.params.study!, series: rc.params.series }, rc.urls, downloads, Number(offsetText));
+    // The URLs are credentials that expire: never cached.
+    return new Response(JSON.stringify(manifest), { status: 200, headers: { 'Content-Type': 'application/json', 'Cache-Control': 'no-store' } });
   };
 
   const metadata = async (rc: RouteContext, records: InstanceRecord[]): Promise<Response> => {
@@ -315,6 +354,9 @@ export function createDicomWebApp(ctx: ArchiveContext, options: DicomWebAppOptio
     route('GET', '/studies/{study}/series/{series}/instances/{instance}/metadata', 'wado', 'retrieveInstanceMetadata', async (rc) => metadata(rc, [await oneRecord(ctx, rc.params, true)])),
     route('GET', '/studies/{study}/series/{series}/instances/{instance}/frames/{frames}', 'wado', 'retrieveInstanceFrames', frames),
     route('GET', '/studies/{study}/series/{series}/instances/{instance}/bulkdata/{path}', 'wado', 'retrieveBulkData', bulk),
+    // Not DICOMweb: direct URLs per instance for retrieves too large for one response (core/archive/download.ts).
+    route('GET', '/studies/{study}/download', 'wado', 'retrieveStudyDownload', download),
+    route('GET', '/studies/{study}/series/{series}/download', 'wado', 'retrieveSeriesDownload', download),
 
     route('DELETE', '/studies/{study}', 'delete', 'deleteStudy', remove),
     route('DELETE', '/studies/{study}/series/{series}', 'delete', 'deleteSeries', remove),

@@ -94,6 +94,24 @@ export function directUploadsOf(blobs: BlobStore): DirectUploads | undefined {
   return ok && (typeof u.presignPart === 'function' || typeof u.putPart === 'function') ? (blobs as BlobStore & DirectUploads) : undefined;
 }
 
+// ---------------------------------------------------------------- direct downloads (optional capability)
+
+/**
+ * Optional BlobStore capability: a short-lived URL the client GETs an object
+ * from straight out of the store (S3 presigned GET), for answers too large to
+ * pass through a function (core/archive/download.ts). The URL must name the
+ * object by its key only (keys hold UIDs, never patient attributes) and expire
+ * after `expiresInSeconds`.
+ */
+export interface DirectDownloads {
+  presignGet(key: string, options: { expiresInSeconds: number; contentType?: string }): Promise<string>;
+}
+
+/** The store's direct-download capability, if it has one. */
+export function directDownloadsOf(blobs: BlobStore): DirectDownloads | undefined {
+  return typeof (blobs as Partial<DirectDownloads>).presignGet === 'function' ? (blobs as BlobStore & DirectDownloads) : undefined;
+}
+
 // ---------------------------------------------------------------- index
 
 /** Where an instance's frames and bulk data sit inside its stored bytes. */
