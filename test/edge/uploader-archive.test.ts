@@ -6,7 +6,11 @@
  * 401/403 and API-key authentication. Faults come from a proxy in front of the
  * archive; everything else is the archive's own answer.
  */
+import * as http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import * as path from 'node:path';
+import { createHmac } from 'node:crypto';
+import { buildSync } from 'esbuild';
 import { startEmbeddedArchive } from '../../functions/adapters/local/embedded';
 import { silentLogger } from '../../functions/core/archive/context';
 import { createEmbeddedAuthenticator, embeddedAuthConfigFromEnv } from '../../functions/adapters/auth/embedded-auth';
@@ -19,6 +23,15 @@ import { ctSeries, notPart10, type SyntheticInstance } from '../fixtures/synthet
 import { getJson, getParts, withZeroPreamble } from '../helpers/archive';
 import { startFaultProxy, type FaultProxy } from '../helpers/fault-proxy';
 import { makeTempDir } from '../helpers/tmp';
+import { PROJECT_ROOT } from '../helpers/paths';
+
+// The archive's JWT verifier loads jose, which is ESM-only, and jest loads CommonJS:
+// hand jest a CommonJS bundle of the real jose (as test/e2e/auth-embedded.test.ts does).
+const joseDir = makeTempDir('jose-cjs-');
+const JOSE_CJS = path.join(joseDir.dir, 'jose.cjs');
+buildSync({ entryPoints: [path.join(PROJECT_ROOT, 'node_modules', 'jose', 'dist', 'webapi', 'index.js')], bundle: true, format: 'cjs', platform: 'node', target: 'node22', outfile: JOSE_CJS, logLevel: 'warning' });
+jest.mock('jose', () => jest.requireActual(JOSE_CJS));
+afterAll(() => joseDir.cleanup());
 
 const MiB = 1024 * 1024;
 const ORIGINAL = 'multipart/related; type="application/dicom"; transfer-syntax=*';
@@ -302,6 +315,77 @@ describe('uploader with API keys (embedded archive authentication)', () => {
         await uploader.stop();
         await spool.close();
       }
+    }
+  });
+});
+
+/** A compact HS256 JWS (RFC 7515 §3.1, RFC 7519), signed by hand: the test's token endpoint. */
+function hs256(claims: object, secret: string): string {
+  const b64 = (o: object) => Buffer.from(JSON.stringify(o)).toString('base64url');
+  const input = `${b64({ alg: 'HS256', typ: 'JWT' })}.${b64(claims)}`;
+  return `${input}.${createHmac('sha256', secret).update(input).digest('base64url')}`;
+}
+
+describe('uploader with OAuth2 client credentials (embedded archive verifying HS256 JWTs)', () => {
+  const tmp = makeTempDir('uploader-oauth-');
+  const ISSUER = 'https://idp.example.test/realms/edge';
+  const AUDIENCE = 'edge-gateway';
+  const JWT_SECRET = 'an-hs256-secret-of-at-least-32-characters!';
+  let archive: Archive;
+  let tokenServer: http.Server;
+  let tokenUrl: string;
+  const issued: string[] = [];
+
+  beforeAll(async () => {
+    const config = embeddedAuthConfigFromEnv({ AUTH_JWT_SECRET: JWT_SECRET, AUTH_ISSUER: ISSUER, AUTH_AUDIENCE: AUDIENCE })!;
+    archive = await startEmbeddedArchive({ dataDir: path.join(tmp.dir, 'archive'), port: 0, log: silentLogger, authenticate: createEmbeddedAuthenticator(config) });
+    // A token endpoint whose first token the archive will refuse (issued for another audience: as good as revoked).
+    tokenServer = http.createServer((req, res) => {
+      req.resume();
+      req.on('end', () => {
+        const audience = issued.length === 0 ? 'someone-else' : AUDIENCE;
+        const now = Math.floor(Date.now() / 1000);
+        const token = hs256({ iss: ISSUER, client_id: audience, sub: audience, scope: 'dicomweb/read dicomweb/write', iat: now, exp: now + 600 }, JWT_SECRET);
+        issued.push(audience);
+        res.writeHead(200, { 'Content-Type': 'application/json' });
+        res.end(JSON.stringify({ access_token: token, token_type: 'Bearer', expires_in: 600 }));
+      });
+    });
+    await new Promise<void>((r) => tokenServer.listen(0, '127.0.0.1', r));
+    tokenUrl = `http://127.0.0.1:${(tokenServer.address() as AddressInfo).port}/oauth2/token`;
+  });
+  afterAll(async () => {
+    await new Promise((r) => tokenServer.close(r));
+    await archive.close();
+    tmp.cleanup();
+  });
+
+  test('a refused token is replaced once without pausing; the upload succeeds with the new one', async () => {
+    const spool = await Spool.open({ dir: path.join(tmp.dir, 'spool'), fsync: false, ackMode: 'spool', doneRetentionMs: 3600_000 });
+    const metrics = new Metrics();
+    const uploader = new Uploader(
+      spool,
+      {
+        uploader: { concurrency: 1, largeObjectThresholdBytes: 32 * MiB, retry: { initialDelayMs: 10_000, maxDelayMs: 20_000, maxAttempts: 0 } },
+        cloud: { dicomWebUrl: archive.dicomWebUrl, auth: { kind: 'clientCredentials', tokenUrl, clientId: 'edge', clientSecret: 'secret' }, requestTimeoutMs: 10_000 },
+      },
+      { metrics },
+    );
+    uploader.start();
+    try {
+      const [inst] = ctSeries({ count: 1, rows: 32, columns: 32 });
+      const r = await put(spool, inst!);
+      expect(await uploader.settled(r.id)).toMatchObject({ state: 'done', attempts: 1 });
+      expect(issued).toEqual(['someone-else', AUDIENCE]);
+      expect(metrics.render()).toContain('gateway_uploader_paused 0');
+      const now = Math.floor(Date.now() / 1000);
+      const reader = hs256({ iss: ISSUER, client_id: AUDIENCE, sub: 'test', scope: 'dicomweb/read', iat: now, exp: now + 60 }, JWT_SECRET);
+      const found = await getJson(`${archive.dicomWebUrl}/studies/${inst!.studyInstanceUID}/instances`, { Authorization: `Bearer ${reader}` });
+      expect(found.status).toBe(200);
+      expect(found.json.map((d: any) => d['00080018'].Value[0])).toEqual([inst!.sopInstanceUID]);
+    } finally {
+      await uploader.stop();
+      await spool.close();
     }
   });
 });

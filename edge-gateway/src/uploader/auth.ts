@@ -1,26 +1,27 @@
 /**
- * Authentication headers for requests to the archive, for the kinds the
- * uploader can serve on its own. The embedded archive takes an API key as
- * `Authorization: Bearer <secret>` (RFC 6750 §2.1; functions/adapters/auth/
- * embedded-auth.ts also accepts X-API-Key). OAuth2 client credentials need a
- * token cache: the gateway passes DicomWebClient.authHeaders (edge-gateway/src/
- * cloud/) instead of this function.
+ * Credentials for the uploader's requests to the archive: the same provider
+ * as the DICOMweb client (edge-gateway/src/cloud/auth.ts — API key header, or
+ * an OAuth2 client-credentials token cache), plus a note of the last headers
+ * handed out, so that a 401 can drop a stale token once before the uploader
+ * pauses.
  */
-import type { CloudAuthConfig } from '../config-types';
+import type { CloudConfig } from '../config-types';
+import { createAuthProvider } from '../cloud/auth';
 
 export type AuthHeaders = () => Promise<Record<string, string>>;
 
-export function staticAuthHeaders(auth: CloudAuthConfig): AuthHeaders {
-  switch (auth.kind) {
-    case 'none':
-      return async () => ({});
-    case 'apiKey': {
-      const headers = { Authorization: `Bearer ${auth.apiKey}` };
-      return async () => ({ ...headers });
-    }
-    case 'clientCredentials':
-      return async () => {
-        throw Object.assign(new Error('client-credentials auth needs the DicomWebClient token cache (pass deps.authHeaders)'), { code: 'AUTH_NOT_CONFIGURED' });
-      };
-  }
+export interface UploaderAuth {
+  headers: AuthHeaders;
+  /** Forget the credential last handed out; true when asking again may help (a fresh token). */
+  invalidate(): boolean;
+}
+
+export function createUploaderAuth(cloud: CloudConfig, override?: AuthHeaders): UploaderAuth {
+  if (override) return { headers: override, invalidate: () => false };
+  const provider = createAuthProvider(cloud.auth, { fetch: globalThis.fetch, now: Date.now, timeoutMs: cloud.requestTimeoutMs });
+  let last: Record<string, string> = {};
+  return {
+    headers: async () => (last = await provider.headers()),
+    invalidate: () => provider.invalidate(last),
+  };
 }

@@ -13,14 +13,14 @@ import type { CloudConfig, UploaderConfig } from '../config-types';
 import type { Metrics } from '../ops/metrics';
 import { silentLogger, type Logger } from '../ops/logger';
 import type { Spool, SpoolRecord } from '../spool/spool';
-import { staticAuthHeaders, type AuthHeaders } from './auth';
+import { createUploaderAuth, type AuthHeaders, type UploaderAuth } from './auth';
 import { stowInstance, type TransferContext } from './stow';
 import { uploadLargeObject, type LargeObjectOptions } from './large-object';
 import type { UploadOutcome } from './outcome';
 import { isErrno } from '../spool/fs-durable';
 
 export interface UploaderDeps {
-  /** Headers for archive requests (DicomWebClient.authHeaders); default: from cloud.auth (none / apiKey). */
+  /** Headers for archive requests; default: from cloud.auth, through the DICOMweb client's auth provider (cloud/auth.ts). */
   authHeaders?: AuthHeaders;
   metrics?: Metrics;
   logger?: Logger;
@@ -59,6 +59,9 @@ export class Uploader {
   private readonly log: Logger;
   private readonly random: () => number;
   private readonly transfer: TransferContext;
+  private readonly auth: UploaderAuth;
+  /** A 401 already led to a fresh credential since the last success: the next one pauses. */
+  private credentialRefreshed = false;
   private readonly agents = { http: new http.Agent({ keepAlive: true, maxSockets: 64 }), https: new https.Agent({ keepAlive: true, maxSockets: 64 }) };
   private readonly m;
 
@@ -70,9 +73,10 @@ export class Uploader {
     this.log = deps.logger ?? silentLogger;
     this.random = deps.random ?? Math.random;
     this.pauseDelayMs = cfg.uploader.retry.initialDelayMs;
+    this.auth = createUploaderAuth(cfg.cloud, deps.authHeaders);
     this.transfer = {
       dicomWebUrl: cfg.cloud.dicomWebUrl.replace(/\/+$/, ''),
-      authHeaders: deps.authHeaders ?? staticAuthHeaders(cfg.cloud.auth),
+      authHeaders: this.auth.headers,
       timeoutMs: cfg.cloud.requestTimeoutMs,
       agents: this.agents,
     };
@@ -238,6 +242,7 @@ export class Uploader {
         this.m?.bytes.inc(record.sizeBytes);
         this.m?.lastSuccess.set(Math.floor(Date.now() / 1000));
         await this.spool.markDone({ ...record, attempts: record.attempts + 1 }, outcome.note ? { reason: outcome.note } : {});
+        this.credentialRefreshed = false;
         this.log.debug('uploaded', { id: record.id, sopInstanceUID: record.sopInstanceUID, route, sizeBytes: record.sizeBytes, durationMs: Date.now() - started });
         if (this.probing) {
           this.probing = false;
@@ -270,6 +275,12 @@ export class Uploader {
       case 'auth': {
         // Not the instance's fault: back to the queue without counting an attempt.
         await this.spool.requeue(record, { reason: outcome.reason });
+        // An expired or revoked token: ask for a new one once before pausing everything.
+        if (outcome.status === 401 && !this.credentialRefreshed && this.auth.invalidate()) {
+          this.credentialRefreshed = true;
+          this.log.info('uploader: the archive refused our token; asking for a new one', { status: outcome.status });
+          return;
+        }
         this.pause(outcome.status);
         return;
       }
