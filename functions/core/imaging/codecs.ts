@@ -1,0 +1,241 @@
+/**
+ * Frame decoding and encoding for every transfer syntax the archive renders or
+ * transcodes (PS3.5 §8 and Annex A.4): native syntaxes here, compressed ones
+ * through the WASM codecs of `dcmjs-codecs` (libjpeg-turbo 8/12/16-bit for
+ * JPEG baseline/extended/lossless, CharLS for JPEG-LS, OpenJPEG for JPEG 2000,
+ * OpenJPH for HTJ2K, and its RLE codec). The WASM module is loaded once, on the
+ * first compressed frame, so a process that never decodes never pays for it.
+ *
+ * Decoded frames are always little endian, interleaved (planar configuration 0),
+ * one value per sample in `bitsAllocated` bits.
+ */
+import { Context, NativeCodecs } from 'dcmjs-codecs';
+import { TransferSyntax } from '../dicom/tags';
+import { ImagingError } from './errors';
+import { nativeFrameBytes, type PixelDescription } from './pixel-description';
+
+export const TS = {
+  ...TransferSyntax,
+  RLELossless: '1.2.840.10008.1.2.5',
+  JPEGBaseline8Bit: '1.2.840.10008.1.2.4.50',
+  JPEGExtended12Bit: '1.2.840.10008.1.2.4.51',
+  JPEGLossless: '1.2.840.10008.1.2.4.57',
+  JPEGLosslessSV1: '1.2.840.10008.1.2.4.70',
+  JPEGLSLossless: '1.2.840.10008.1.2.4.80',
+  JPEGLSNearLossless: '1.2.840.10008.1.2.4.81',
+  JPEG2000Lossless: '1.2.840.10008.1.2.4.90',
+  JPEG2000: '1.2.840.10008.1.2.4.91',
+  JPEG2000MCLossless: '1.2.840.10008.1.2.4.92',
+  JPEG2000MC: '1.2.840.10008.1.2.4.93',
+  HTJ2KLossless: '1.2.840.10008.1.2.4.201',
+  HTJ2KLosslessRPCL: '1.2.840.10008.1.2.4.202',
+  HTJ2K: '1.2.840.10008.1.2.4.203',
+} as const;
+
+type DecodeFn = 'decodeRle' | 'decodeJpeg' | 'decodeJpegLs' | 'decodeJpeg2000' | 'decodeHtJpeg2000';
+
+const DECODERS: Record<string, DecodeFn> = {
+  [TS.RLELossless]: 'decodeRle',
+  [TS.JPEGBaseline8Bit]: 'decodeJpeg',
+  [TS.JPEGExtended12Bit]: 'decodeJpeg',
+  [TS.JPEGLossless]: 'decodeJpeg',
+  [TS.JPEGLosslessSV1]: 'decodeJpeg',
+  [TS.JPEGLSLossless]: 'decodeJpegLs',
+  [TS.JPEGLSNearLossless]: 'decodeJpegLs',
+  [TS.JPEG2000Lossless]: 'decodeJpeg2000',
+  [TS.JPEG2000]: 'decodeJpeg2000',
+  [TS.JPEG2000MCLossless]: 'decodeJpeg2000',
+  [TS.JPEG2000MC]: 'decodeJpeg2000',
+  [TS.HTJ2KLossless]: 'decodeHtJpeg2000',
+  [TS.HTJ2KLosslessRPCL]: 'decodeHtJpeg2000',
+  [TS.HTJ2K]: 'decodeHtJpeg2000',
+};
+
+/** Lossless targets a frame can be re-encoded into (WADO transcoding, PS3.18 §8.7.3.5). */
+const ENCODERS: Record<string, (c: Context) => Context> = {
+  [TS.RLELossless]: (c) => NativeCodecs.encodeRle(c, {}),
+  [TS.JPEGLosslessSV1]: (c) => NativeCodecs.encodeJpeg(c, { lossy: false, predictor: 1, pointTransform: 0 }),
+  [TS.JPEGLSLossless]: (c) => NativeCodecs.encodeJpegLs(c, { lossy: false }),
+  [TS.JPEG2000Lossless]: (c) => NativeCodecs.encodeJpeg2000(c, { lossy: false }),
+  [TS.HTJ2KLossless]: (c) => NativeCodecs.encodeHtJpeg2000(c, { lossy: false }),
+  [TS.HTJ2KLosslessRPCL]: (c) => NativeCodecs.encodeHtJpeg2000(c, { lossy: false, progressionOrder: 2 }),
+};
+
+const NATIVE = new Set<string>([TS.ImplicitVRLittleEndian, TS.ExplicitVRLittleEndian, TS.ExplicitVRBigEndian, TS.DeflatedExplicitVRLittleEndian, TS.EncapsulatedUncompressedExplicitVRLittleEndian]);
+
+export function canDecode(ts: string): boolean {
+  return NATIVE.has(ts) || ts in DECODERS;
+}
+
+/** Syntaxes a decoded frame can be encoded into (besides the native ones). */
+export function encodableTransferSyntaxes(): string[] {
+  return Object.keys(ENCODERS);
+}
+
+export function canEncode(ts: string): boolean {
+  return ts in ENCODERS;
+}
+
+export interface CodecOptions {
+  /** Where the codecs' .wasm file is; default: beside the dcmjs-codecs module (or the bundle). */
+  wasmPath?: string;
+}
+
+let ready: Promise<void> | undefined;
+let wasmPath: string | undefined;
+
+/** Point the codec loader at the .wasm file (Lambda bundles ship it beside index.js). */
+export function configureCodecs(options: CodecOptions): void {
+  wasmPath = options.wasmPath;
+}
+
+/** Load the WASM codecs once; concurrent callers share the load; a failed load is retried next time. */
+export function loadCodecs(): Promise<void> {
+  ready ??= NativeCodecs.initializeAsync({ webAssemblyModulePathOrUrl: wasmPath, logCodecsInfo: false, logCodecsTrace: false }).catch((error: unknown) => {
+    ready = undefined;
+    throw error;
+  });
+  return ready;
+}
+
+export interface DecodedFrame {
+  /** little endian, interleaved samples of `bitsAllocated` bits (1-bit frames are unpacked to one byte per pixel) */
+  data: Uint8Array;
+  bitsAllocated: number;
+  /**
+   * The photometric interpretation of `data`: codecs that undo a colour transform
+   * (JPEG YCbCr, JPEG 2000 ICT/RCT) return RGB, whatever the data set says
+   * (PS3.5 §8.2.1, §8.2.4).
+   */
+  photometricInterpretation: string;
+}
+
+function swapWords(bytes: Uint8Array, width: number): Uint8Array {
+  const out = new Uint8Array(bytes.byteLength);
+  for (let i = 0; i + width <= bytes.byteLength; i += width) for (let k = 0; k < width; k++) out[i + k] = bytes[i + width - 1 - k]!;
+  return out;
+}
+
+/** Planar (RRR…GGG…BBB…) to interleaved samples. */
+function interleave(bytes: Uint8Array, pixels: number, bytesPerSample: number): Uint8Array {
+  const out = new Uint8Array(pixels * 3 * bytesPerSample);
+  const plane = pixels * bytesPerSample;
+  for (let p = 0; p < pixels; p++) {
+    for (let s = 0; s < 3; s++) {
+      for (let b = 0; b < bytesPerSample; b++) out[(p * 3 + s) * bytesPerSample + b] = bytes[s * plane + p * bytesPerSample + b]!;
+    }
+  }
+  return out;
+}
+
+/** Native 1-bit frames (PS3.5 §8.1.1: bit 0 of each byte first) to one byte per pixel. */
+function unpackBits(bytes: Uint8Array, pixels: number, bitOffset: number): Uint8Array {
+  const out = new Uint8Array(pixels);
+  for (let i = 0; i < pixels; i++) {
+    const bit = bitOffset + i;
+    out[i] = ((bytes[bit >> 3] ?? 0) >> (bit & 7)) & 1;
+  }
+  return out;
+}
+
+/**
+ * One frame's pixels from its bytes as stored: a native frame (bit offset for
+ * 1-bit data), or the concatenated fragments of an encapsulated one.
+ */
+export async function decodeFrame(ts: string, frame: Uint8Array, d: PixelDescription, bitOffset = 0): Promise<DecodedFrame> {
+  const pixels = d.rows * d.columns;
+  if (NATIVE.has(ts)) {
+    if (d.bitsAllocated === 1) return { data: unpackBits(frame, pixels, bitOffset), bitsAllocated: 8, photometricInterpretation: d.photometricInterpretation };
+    const expected = nativeFrameBytes(d);
+    if (frame.byteLength < expected) throw new ImagingError('DECODE_FAILED', `the frame has ${frame.byteLength} bytes, ${expected} expected`);
+    let data = frame.subarray(0, expected);
+    if (ts === TS.ExplicitVRBigEndian && d.bitsAllocated > 8) data = swapWords(data, d.bitsAllocated / 8);
+    if (d.samplesPerPixel === 3 && d.planarConfiguration === 1 && !d.photometricInterpretation.endsWith('_422')) data = interleave(data, pixels, d.bitsAllocated / 8);
+    return { data, bitsAllocated: d.bitsAllocated, photometricInterpretation: d.photometricInterpretation };
+  }
+  const fn = DECODERS[ts];
+  if (!fn) throw new ImagingError('UNSUPPORTED_TRANSFER_SYNTAX', `no decoder for transfer syntax ${ts}`);
+  await loadCodecs();
+  const context = new Context({
+    width: d.columns,
+    height: d.rows,
+    bitsAllocated: d.bitsAllocated,
+    bitsStored: d.bitsStored,
+    samplesPerPixel: d.samplesPerPixel,
+    pixelRepresentation: d.pixelRepresentation,
+    planarConfiguration: d.planarConfiguration,
+    photometricInterpretation: d.photometricInterpretation,
+    encodedBuffer: frame,
+  });
+  let out: Context;
+  try {
+    out = NativeCodecs[fn](context, { convertColorspaceToRgb: true });
+  } catch (error) {
+    throw new ImagingError('DECODE_FAILED', `the ${ts} frame could not be decoded`, { cause: error });
+  }
+  const data = out.getDecodedBuffer();
+  const bytesPerSample = d.bitsAllocated <= 8 ? 1 : d.bitsAllocated / 8;
+  const expected = pixels * d.samplesPerPixel * bytesPerSample;
+  if (!data || data.byteLength < expected) throw new ImagingError('DECODE_FAILED', `the ${ts} frame decoded to ${data?.byteLength ?? 0} bytes, ${expected} expected`);
+  let result = data.subarray(0, expected);
+  // RLE keeps the colour space and the planar configuration of the data set (PS3.5 G.2).
+  if (d.samplesPerPixel === 3 && out.getPlanarConfiguration() === 1) result = interleave(result, pixels, bytesPerSample);
+  let photometricInterpretation = out.getPhotometricInterpretation() ?? d.photometricInterpretation;
+  // JPEG 2000 decoders undo the ICT/RCT component transform (PS3.5 §8.2.4): the samples are RGB.
+  if (photometricInterpretation === 'YBR_ICT' || photometricInterpretation === 'YBR_RCT') photometricInterpretation = 'RGB';
+  // JPEG decoders upsample 4:2:2 and convert YCbCr to RGB when asked (PS3.5 §8.2.1).
+  return { data: new Uint8Array(result), bitsAllocated: bytesPerSample * 8, photometricInterpretation };
+}
+
+/** Photometric interpretation of frames re-encoded from decoded `RGB`/`MONOCHROME*` samples (PS3.5 §8.2). */
+export function encodedPhotometric(ts: string, decoded: string): string {
+  if (decoded !== 'RGB') return decoded;
+  // Lossless JPEG 2000 with the reversible colour transform (PS3.5 §8.2.4).
+  if (ts === TS.JPEG2000Lossless || ts === TS.HTJ2KLossless || ts === TS.HTJ2KLosslessRPCL) return 'YBR_RCT';
+  return 'RGB';
+}
+
+/** Encode decoded samples (little endian, interleaved) into a lossless compressed syntax. */
+export async function encodeFrame(ts: string, frame: DecodedFrame, d: PixelDescription): Promise<Uint8Array> {
+  const encode = ENCODERS[ts];
+  if (!encode) throw new ImagingError('UNSUPPORTED_TRANSFER_SYNTAX', `no encoder for transfer syntax ${ts}`);
+  await loadCodecs();
+  const context = new Context({
+    width: d.columns,
+    height: d.rows,
+    bitsAllocated: frame.bitsAllocated,
+    bitsStored: frame.bitsAllocated === d.bitsAllocated ? d.bitsStored : frame.bitsAllocated,
+    samplesPerPixel: d.samplesPerPixel,
+    pixelRepresentation: d.pixelRepresentation,
+    planarConfiguration: 0,
+    photometricInterpretation: frame.photometricInterpretation,
+    decodedBuffer: frame.data,
+  });
+  try {
+    const encoded = encode(context).getEncodedBuffer();
+    if (!encoded) throw new Error('no output');
+    return new Uint8Array(encoded);
+  } catch (error) {
+    throw new ImagingError('DECODE_FAILED', `the frame could not be encoded as ${ts}`, { cause: error });
+  }
+}
+
+/** Encode an 8-bit grey or RGB raster as a baseline JPEG (JFIF) of the given quality (1–100). */
+export async function encodeJpegImage(pixels: Uint8Array, width: number, height: number, channels: 1 | 3, quality: number): Promise<Uint8Array> {
+  await loadCodecs();
+  const context = new Context({
+    width,
+    height,
+    bitsAllocated: 8,
+    bitsStored: 8,
+    samplesPerPixel: channels,
+    pixelRepresentation: 0,
+    planarConfiguration: 0,
+    // RGB input: the encoder converts to YCbCr and writes a JFIF header (what browsers expect).
+    photometricInterpretation: channels === 3 ? 'RGB' : 'MONOCHROME2',
+    decodedBuffer: pixels,
+  });
+  const encoded = NativeCodecs.encodeJpeg(context, { lossy: true, quality }).getEncodedBuffer();
+  if (!encoded) throw new ImagingError('DECODE_FAILED', 'JPEG encoding failed');
+  return new Uint8Array(encoded);
+}
