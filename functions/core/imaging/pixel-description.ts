@@ -11,7 +11,7 @@ import { ImagingError } from './errors';
 /** A lookup table (PS3.3 C.11.1.1.1 LUT Descriptor): entries map firstMapped… to `data`. */
 export interface LookupTable {
   firstMapped: number;
-  /** bits of each entry (8 or 16; the descriptor's third value) */
+  /** bits of each entry (the descriptor's third value, 1–16) */
   bits: number;
   data: Uint16Array;
 }
@@ -86,7 +86,7 @@ function readLut(descriptor: number[] | undefined, bytes: Uint8Array | undefined
   let firstMapped = descriptor[1]!;
   // The descriptor's second value is US or SS by the pixel representation; JSON gives it unsigned when VR was US.
   if (firstMappedSigned && firstMapped > 32767) firstMapped -= 65536;
-  let bits = descriptor[2]!;
+  const bits = descriptor[2]!;
   if (bits < 1 || bits > 16) return undefined;
   const data = new Uint16Array(entries);
   if (bytes.byteLength >= entries * 2) {
@@ -97,11 +97,6 @@ function readLut(descriptor: number[] | undefined, bytes: Uint8Array | undefined
     for (let i = 0; i < entries; i++) data[i] = bytes[i]!;
   } else {
     return undefined;
-  }
-  if (bits > 8) {
-    bits = 16;
-  } else {
-    bits = 8;
   }
   return { firstMapped, bits, data };
 }

@@ -193,7 +193,7 @@ function renderPalette(frame: DecodedFrame, d: PixelDescription): Uint8Array {
     for (let s = 0; s < 3; s++) {
       const lut = luts[s]!;
       const v = lutValue(lut, values[p]!);
-      out[p * 3 + s] = lut.bits > 8 ? v >> 8 : v;
+      out[p * 3 + s] = lut.bits > 8 ? v >> (lut.bits - 8) : v;
     }
   }
   return out;
