@@ -91,6 +91,13 @@ export interface StageConfig {
   readonly accessLogExpirationDays: number;
   /** Optional e-mail subscribed to the alarm topic. */
   readonly alarmEmail?: string;
+  /** Objects too large for a Lambda request or response (docs/upload-api.md, docs/architecture.md §Download). */
+  readonly largeObjects: {
+    /** Largest direct upload accepted (declared size, bytes). */
+    readonly maxUploadBytes: number;
+    /** Lifetime of presigned download URLs (303 redirects, …/download manifests): short, a URL is a bearer credential. */
+    readonly downloadUrlExpiresSeconds: number;
+  };
 }
 
 type DeepPartial<T> = { -readonly [K in keyof T]?: T[K] extends readonly unknown[] ? T[K] : T[K] extends object ? DeepPartial<T[K]> : T[K] };
@@ -125,6 +132,7 @@ export const DEFAULTS: Omit<StageConfig, 'stageName'> = {
   tiering: { policy: 'lifecycle', infrequentAccessAfterDays: 30, glacierInstantRetrievalAfterDays: 90 },
   noncurrentVersionExpirationDays: 30,
   accessLogExpirationDays: 365,
+  largeObjects: { maxUploadBytes: 50 * 1024 ** 3, downloadUrlExpiresSeconds: 300 },
 };
 
 export class StageConfigError extends Error {
@@ -208,7 +216,7 @@ function deepMerge(base: Record<string, unknown>, over: Record<string, unknown>)
 
 const TOP_KEYS = [
   'stageName', 'account', 'region', 'logRetentionDays', 'functions', 'auth', 'corsOrigins', 'apiThrottle', 'customDomain',
-  'objectLock', 'tiering', 'noncurrentVersionExpirationDays', 'accessLogExpirationDays', 'alarmEmail',
+  'objectLock', 'tiering', 'noncurrentVersionExpirationDays', 'accessLogExpirationDays', 'alarmEmail', 'largeObjects',
 ];
 
 function validate(c: Record<string, unknown>): string[] {
@@ -277,6 +285,14 @@ function validate(c: Record<string, unknown>): string[] {
 
   if (!Array.isArray(c.corsOrigins)) p.push('corsOrigins must be a list of origins');
   else for (const o of c.corsOrigins) if (!isOrigin(o)) p.push(`corsOrigins: ${JSON.stringify(o)} must be an origin like "https://viewer.example.org" (http only for localhost; "*" is not allowed: responses carry PHI)`);
+
+  const large = obj(c.largeObjects, 'largeObjects');
+  if (large) {
+    unknownKeys(large, ['maxUploadBytes', 'downloadUrlExpiresSeconds'], 'largeObjects.');
+    // S3's largest object is 5 TiB (10,000 parts of at most 5 GiB would be more).
+    int(large.maxUploadBytes, 'largeObjects.maxUploadBytes', 1, 5 * 1024 ** 4);
+    int(large.downloadUrlExpiresSeconds, 'largeObjects.downloadUrlExpiresSeconds', 1, 3600);
+  }
 
   const throttle = obj(c.apiThrottle, 'apiThrottle');
   if (throttle) {

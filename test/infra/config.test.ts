@@ -61,6 +61,8 @@ describe('stage config', () => {
     ['IA before 30 days', { tiering: { policy: 'lifecycle', infrequentAccessAfterDays: 7 } }, /infrequentAccessAfterDays must be an integer from 30/],
     ['a misspelt setting', { logRetentionDay: 30 } as StageConfigInput, /logRetentionDay: unknown setting/],
     ['a bad account id', { account: '1234' }, /account must be a 12-digit/],
+    ['download URLs living over an hour', { largeObjects: { downloadUrlExpiresSeconds: 7200 } }, /largeObjects\.downloadUrlExpiresSeconds must be an integer from 1 to 3600/],
+    ['an upload limit beyond S3 objects', { largeObjects: { maxUploadBytes: 6 * 1024 ** 4 } }, /largeObjects\.maxUploadBytes must be an integer/],
     ['a certificate ARN that is not ACM', { customDomain: { domainName: 'pacs.example.org', certificateArn: 'arn:aws:iam::123456789012:server-certificate/x' } }, /certificateArn must be an ACM certificate ARN/],
     ['a Cognito domain prefix with a reserved word', { auth: { mode: 'cognito', domainPrefix: 'my-cognito' } }, /domainPrefix/],
   ])('fails with a clear message on %s', (_name, layer, message) => {

@@ -119,10 +119,11 @@ describe('stateful stack', () => {
     expect(props.ObjectLockEnabled).toBeUndefined();
   });
 
-  it('CORS lets configured browser origins PUT presigned uploads and read the ETag', () => {
+  it('CORS lets configured browser origins PUT presigned uploads (reading the ETag) and GET presigned downloads', () => {
     const { props } = archiveBucket();
     expect(props.CorsConfiguration.CorsRules).toEqual([
       expect.objectContaining({ AllowedMethods: ['PUT'], AllowedOrigins: ['http://localhost:3000'], ExposedHeaders: ['ETag'] }),
+      expect.objectContaining({ AllowedMethods: ['GET', 'HEAD'], AllowedOrigins: ['http://localhost:3000'], ExposedHeaders: ['Content-Length', 'Content-Range', 'ETag'] }),
     ]);
   });
 

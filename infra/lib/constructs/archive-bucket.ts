@@ -92,6 +92,15 @@ export class ArchiveBucket extends Construct {
                 exposedHeaders: ['ETag'],
                 maxAge: 3000,
               },
+              {
+                // Browsers follow WADO's 303 (or a …/download manifest) to presigned GETs of instances.
+                id: 'presigned-browser-downloads',
+                allowedMethods: [s3.HttpMethods.GET, s3.HttpMethods.HEAD],
+                allowedOrigins: [...props.corsOrigins],
+                allowedHeaders: ['range'],
+                exposedHeaders: ['Content-Length', 'Content-Range', 'ETag'],
+                maxAge: 3000,
+              },
             ]
           : undefined,
       removalPolicy: RemovalPolicy.RETAIN,

@@ -59,6 +59,9 @@ export const ROUTES: readonly ApiRoute[] = [
   { methods: READ, path: '/studies/{study}/series/{series}/metadata', service: 'wado', scope: 'read' },
   { methods: READ, path: '/studies/{study}/series/{series}/instances/{instance}', service: 'wado', scope: 'read' },
   { methods: READ, path: '/studies/{study}/series/{series}/instances/{instance}/{proxy+}', service: 'wado', scope: 'read' },
+  // Not DICOMweb: manifests of direct download URLs for retrieves too large for one response.
+  { methods: READ, path: '/studies/{study}/download', service: 'wado', scope: 'read' },
+  { methods: READ, path: '/studies/{study}/series/{series}/download', service: 'wado', scope: 'read' },
   // Delete (PS3.18 §10.x "Delete" is not standard DICOMweb; see docs/conformance.md)
   { methods: [DELETE], path: '/studies/{study}', service: 'delete', scope: 'delete' },
   { methods: [DELETE], path: '/studies/{study}/series/{series}', service: 'delete', scope: 'delete' },

@@ -12,6 +12,16 @@ import { IngestPipeline } from '../constructs/ingest-pipeline';
 import { OperationsKey } from '../constructs/operations-key';
 import type { TokenIssuer } from './stateful-stack';
 
+/** Settings only some services read (functions/handlers/<name>.ts). */
+const SERVICE_ENVIRONMENT: Record<FunctionName, (config: StageConfig) => Record<string, string>> = {
+  stow: () => ({}),
+  qido: () => ({}),
+  wado: (c) => ({ DOWNLOAD_URL_EXPIRES_SECONDS: String(c.largeObjects.downloadUrlExpiresSeconds) }),
+  delete: () => ({}),
+  upload: (c) => ({ MAX_UPLOAD_BYTES: String(c.largeObjects.maxUploadBytes) }),
+  ingest: (c) => ({ MAX_UPLOAD_BYTES: String(c.largeObjects.maxUploadBytes) }),
+};
+
 export interface StatelessStackProps extends StackProps {
   readonly config: StageConfig;
   /** Bucket, table and key of the stateful stack, and the bucket ARN as a stable reference (StatefulStack.bucketArnReference). */
@@ -54,6 +64,7 @@ export class StatelessStack extends Stack {
           // API Gateway validated the token; the handlers map its scopes (with this prefix) to read/write/delete.
           AUTH_MODE: 'jwt',
           AUTH_SCOPE_PREFIX: config.auth.scopePrefix,
+          ...SERVICE_ENVIRONMENT[name](config),
         },
       });
     }
