@@ -148,6 +148,7 @@ export class Association implements DimseAssociation {
   private incoming?: Incoming;
   private readonly outstanding = new Map<number, Outstanding>();
   private readonly activeOps = new Map<number, AbortController>();
+  private readonly opPromises = new Set<Promise<void>>();
   private sendChain: Promise<void> = Promise.resolve();
   private nextMessageID = 1;
   private pumping = false;
@@ -176,7 +177,7 @@ export class Association implements DimseAssociation {
     this.closed = new Promise((r) => (this.resolveClosed = r));
     this.socket.setNoDelay?.(true);
     this.socket.on('data', (chunk: Buffer) => this.onData(chunk));
-    this.socket.on('error', (e) => this.opts.logger.debug('dimse socket error', { error: (e as Error).message, peer: this.peerAddress }));
+    this.socket.on('error', (e) => this.opts.logger.debug('dimse socket error', { reason: (e as Error).message, host: this.peerAddress }));
     this.socket.on('close', () => this.onClose());
     if (opts.role === 'acceptor') this.startArtim();
   }
@@ -359,9 +360,14 @@ export class Association implements DimseAssociation {
         if (this.state !== 'established') throw new PduError('INVALID_PDU', 'unexpected A-RELEASE-RQ', AbortReason.UnexpectedPdu);
         this.state = 'released';
         this.endedBy = 'released';
-        await this.writeRaw([encodePdu({ type: PduType.ReleaseRP })]).catch(() => {});
-        if (this.opts.role === 'requestor') this.socket.end();
-        else this.startArtim(); // the requestor closes the transport (PS3.8 §7.2, Sta13)
+        // Answer what is still running first (a response after A-RELEASE-RP would be lost), without blocking the reader.
+        void (async () => {
+          await Promise.allSettled([...this.opPromises]);
+          await this.sendChain;
+          await this.writeRaw([encodePdu({ type: PduType.ReleaseRP })]).catch(() => {});
+          if (this.opts.role === 'requestor') this.socket.end();
+          else this.startArtim(); // the requestor closes the transport (PS3.8 §7.2, Sta13)
+        })();
         return;
       case PduType.ReleaseRP:
         if (this.state !== 'releasing') throw new PduError('INVALID_PDU', 'unexpected A-RELEASE-RP', AbortReason.UnexpectedPdu);
@@ -372,7 +378,7 @@ export class Association implements DimseAssociation {
         this.socket.end();
         return;
       case PduType.Abort:
-        this.opts.logger.info('dimse association aborted by peer', { peer: this.peerAddress, source: pdu.source, reason: pdu.reason });
+        this.opts.logger.info('dimse association aborted by peer', { host: this.peerAddress, reason: `source ${pdu.source} reason ${pdu.reason}` });
         this.endedBy = 'aborted';
         this.destroy(new DimseError('ASSOCIATION_ABORTED', `peer aborted the association (source ${pdu.source}, reason ${pdu.reason})`));
         return;
@@ -387,7 +393,7 @@ export class Association implements DimseAssociation {
     if (!decide) throw new PduError('INVALID_PDU', 'no acceptor policy', AbortReason.UnexpectedPdu);
     const outcome = decide(rq, this);
     if (!outcome.ok) {
-      this.opts.logger.info('dimse association rejected', { peer: this.peerAddress, callingAETitle: rq.callingAETitle, calledAETitle: rq.calledAETitle, why: outcome.reason });
+      this.opts.logger.info('dimse association rejected', { host: this.peerAddress, callingAETitle: rq.callingAETitle, reason: outcome.reason });
       this.opts.hooks?.associationRejected?.(outcome.reason);
       this.state = 'closed';
       await this.writeRaw([encodePdu(outcome.rj)]).catch(() => {});
@@ -407,12 +413,7 @@ export class Association implements DimseAssociation {
     this.state = 'established';
     await this.writeRaw([encodePdu(outcome.ac)]);
     this.startIdle();
-    this.opts.logger.info('dimse association accepted', {
-      peer: this.peerAddress,
-      callingAETitle: rq.callingAETitle,
-      contexts: this.presentationContexts.length,
-      tls: this.tls,
-    });
+    this.opts.logger.info('dimse association accepted', { host: this.peerAddress, callingAETitle: rq.callingAETitle, count: this.presentationContexts.length });
     this.opts.hooks?.associationAccepted?.(this);
   }
 
@@ -551,20 +552,22 @@ export class Association implements DimseAssociation {
     const messageID = command.messageID ?? 0;
     const controller = new AbortController();
     this.activeOps.set(messageID, controller);
-    void this.runOperation(command, pc, data, controller.signal)
+    const op: Promise<void> = this.runOperation(command, pc, data, controller.signal)
       .catch((e) => {
-        this.opts.logger.warn('dimse operation failed', { error: safeMessage(e), commandField: command.commandField });
+        this.opts.logger.warn('dimse operation failed', { reason: safeMessage(e), command: command.commandField });
       })
       .finally(() => {
         this.activeOps.delete(messageID);
+        this.opPromises.delete(op);
         this.touch();
       });
+    this.opPromises.add(op);
   }
 
   private onResponse(command: DimseCommand, pc: PresentationContextInfo, bytes: Uint8Array | undefined): void {
     const waiter = this.outstanding.get(command.messageIDBeingRespondedTo ?? -1);
     if (!waiter) {
-      this.opts.logger.debug('dimse response to no outstanding request', { messageIDBeingRespondedTo: command.messageIDBeingRespondedTo });
+      this.opts.logger.debug('dimse response to no outstanding request', { id: command.messageIDBeingRespondedTo });
       return;
     }
     let dataset: DicomJsonDataset | undefined;
@@ -856,7 +859,7 @@ export class Association implements DimseAssociation {
   private startArtim(): void {
     this.stopArtim();
     this.artim = setTimeout(() => {
-      this.opts.logger.info('dimse ARTIM timer expired', { peer: this.peerAddress, state: this.state });
+      this.opts.logger.info('dimse ARTIM timer expired', { host: this.peerAddress, state: this.state });
       const err = new DimseError('TIMEOUT', `ARTIM timer expired in state ${this.state}`);
       this.establishedWaiter?.reject(err);
       this.releaseWaiter?.resolve();
@@ -888,7 +891,7 @@ export class Association implements DimseAssociation {
       this.idle?.refresh();
       return;
     }
-    this.opts.logger.info('dimse association idle: aborting', { peer: this.peerAddress, idleMs: this.opts.timeouts.idleMs });
+    this.opts.logger.info('dimse association idle: aborting', { host: this.peerAddress, durationMs: this.opts.timeouts.idleMs });
     this.sendAbort(AbortSource.ServiceProvider, AbortReason.NotSpecified);
   }
 
@@ -896,15 +899,15 @@ export class Association implements DimseAssociation {
     if (this.state === 'closed') return;
     if (e instanceof PduError) {
       if (e.code === 'NOT_DICOM') {
-        this.opts.logger.info('dimse connection closed: not DICOM', { peer: this.peerAddress });
+        this.opts.logger.info('dimse connection closed: not DICOM', { host: this.peerAddress });
         this.destroy(new DimseError('PROTOCOL_ERROR', e.message));
         return;
       }
-      this.opts.logger.warn('dimse protocol error: aborting', { peer: this.peerAddress, code: e.code, error: e.message });
+      this.opts.logger.warn('dimse protocol error: aborting', { host: this.peerAddress, code: e.code, reason: e.message });
       this.sendAbort(AbortSource.ServiceProvider, e.abortReason);
       return;
     }
-    this.opts.logger.error('dimse association failed', { peer: this.peerAddress, error: safeMessage(e) });
+    this.opts.logger.error('dimse association failed', { host: this.peerAddress, reason: safeMessage(e) });
     this.sendAbort(AbortSource.ServiceProvider, AbortReason.NotSpecified);
   }
 

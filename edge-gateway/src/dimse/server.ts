@@ -75,13 +75,13 @@ export async function createDimseServer(options: DimseServerOptions): Promise<Di
   const onConnection = (socket: net.Socket, isTls: boolean) => {
     const address = normalizeAddress(socket.remoteAddress ?? '');
     if (allowedIPs.size > 0 && !allowedIPs.has(address)) {
-      logger.info('dimse connection refused: address not allowed', { peer: address });
+      logger.info('dimse connection refused: address not allowed', { host: address });
       options.hooks?.associationRejected?.('ip');
       socket.destroy();
       return;
     }
     if (associations.size >= maxConnections) {
-      logger.warn('dimse connection refused: too many connections', { peer: address });
+      logger.warn('dimse connection refused: too many connections', { host: address });
       options.hooks?.associationRejected?.('connections');
       socket.destroy();
       return;
@@ -120,13 +120,13 @@ export async function createDimseServer(options: DimseServerOptions): Promise<Di
     server = tls.createServer(options.tls, (socket) => onConnection(socket, true));
     // Handshake failures (plain DICOM on a TLS port, bad client cert) must not take the server down.
     server.on('tlsClientError', (e, socket) => {
-      logger.info('dimse TLS handshake failed', { peer: normalizeAddress(socket.remoteAddress ?? ''), error: e.message });
+      logger.info('dimse TLS handshake failed', { host: normalizeAddress(socket.remoteAddress ?? ''), reason: e.message });
       socket.destroy();
     });
   } else {
     server = net.createServer((socket) => onConnection(socket, false));
   }
-  server.on('error', (e) => logger.error('dimse server error', { error: e.message }));
+  server.on('error', (e) => logger.error('dimse server error', { reason: e.message }));
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(options.port, options.host, () => {
@@ -135,7 +135,7 @@ export async function createDimseServer(options: DimseServerOptions): Promise<Di
     });
   });
   const port = (server.address() as net.AddressInfo).port;
-  logger.info('dimse listening', { host: options.host, port, aeTitle: options.aeTitle, tls: !!options.tls });
+  logger.info('dimse listening', { host: options.host, port });
 
   return {
     port,

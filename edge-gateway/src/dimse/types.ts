@@ -199,7 +199,11 @@ export interface DimseServices {
   nEventReport?(ctx: RequestContext, request: NEventReportRequest): Promise<ServiceResult & { reply?: DicomJsonDataset }>;
 }
 
-/** Structurally the same as ops/logger.ts's Logger: fields must never carry PHI. */
+/**
+ * Structurally the same as ops/logger.ts's Logger: fields must never carry PHI. The DIMSE layer only
+ * logs fields on that logger's allow-list: host (peer address), callingAETitle, reason, code, state,
+ * count, command, id, durationMs, port.
+ */
 export interface DimseLogger {
   info(msg: string, fields?: object): void;
   warn(msg: string, fields?: object): void;
