@@ -275,6 +275,13 @@ describe('WADO retrieve of original bytes', () => {
     expect(bytes.equals(withZeroPreamble(inst.bytes))).toBe(true);
   });
 
+  test('time the consumer spends elsewhere does not count against the timeout (only waiting for the archive does)', async () => {
+    const c = new DicomWebClient(cloud({ kind: 'apiKey', apiKey: API_KEY }, 300));
+    const got = await c.retrieveInstance(cr.studyInstanceUID, cr.seriesInstanceUID, cr.sopInstanceUID);
+    await new Promise((r) => setTimeout(r, 700)); // e.g. a prefetched instance waiting for its turn
+    expect(Buffer.concat(await collect(got.body)).equals(withZeroPreamble(cr.bytes))).toBe(true);
+  });
+
   test('a consumer may stop early; the client stays usable', async () => {
     const got = await client().retrieveInstance(cr.studyInstanceUID, cr.seriesInstanceUID, cr.sopInstanceUID);
     for await (const chunk of got.body) {

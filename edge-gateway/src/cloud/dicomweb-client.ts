@@ -182,6 +182,7 @@ export class DicomWebClient {
     let finished = false;
     try {
       const res = await this.send(url, ACCEPT_ORIGINAL_INSTANCE, timer);
+      timer.pause(); // from here on, only reads are timed
       if (res.status !== 200) throw await httpError(res, 'retrieve instance');
       let boundary: string;
       try {
@@ -328,12 +329,16 @@ async function readText(res: Response, max: number): Promise<string> {
 }
 
 /**
- * One AbortController per request: aborts when no progress is made for `ms`
- * (headers, or the next body chunk after `touch()`).
+ * One AbortController per request: aborts when the archive makes us wait
+ * longer than `ms` — for the headers, or for the next body chunk while we are
+ * asking for one (`arm` before a read, `pause` after). Time the consumer
+ * spends elsewhere (sending the previous instance to a slow DIMSE peer, a
+ * prefetched instance waiting its turn) does not count.
  */
 class RequestTimer {
   private readonly controller = new AbortController();
   private timer: NodeJS.Timeout | undefined;
+  private finished = false;
   timedOut = false;
   constructor(readonly ms: number) {
     this.arm();
@@ -341,18 +346,8 @@ class RequestTimer {
   get signal(): AbortSignal {
     return this.controller.signal;
   }
-  touch(): void {
-    if (this.timer !== undefined) this.arm();
-  }
-  done(): void {
-    clearTimeout(this.timer);
-    this.timer = undefined;
-  }
-  abort(): void {
-    this.done();
-    if (!this.controller.signal.aborted) this.controller.abort();
-  }
-  private arm(): void {
+  arm(): void {
+    if (this.finished) return;
     clearTimeout(this.timer);
     this.timer = setTimeout(() => {
       this.timedOut = true;
@@ -361,15 +356,28 @@ class RequestTimer {
     }, this.ms);
     this.timer.unref?.();
   }
+  pause(): void {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+  }
+  done(): void {
+    this.finished = true;
+    this.pause();
+  }
+  abort(): void {
+    this.done();
+    if (!this.controller.signal.aborted) this.controller.abort();
+  }
 }
 
 async function* timedChunks(body: ReadableStream<Uint8Array>, timer: RequestTimer): AsyncGenerator<Uint8Array> {
   const reader = body.getReader();
   try {
     for (;;) {
+      timer.arm();
       const r = await reader.read();
+      timer.pause();
       if (r.done) return;
-      timer.touch();
       yield r.value;
     }
   } finally {

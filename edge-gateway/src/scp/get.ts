@@ -16,6 +16,8 @@ import { modelOfAbstractSyntax, planOrFail, runSubOperations } from './retrieve-
 export interface GetServiceOptions {
   client: DicomWebClient;
   logger?: DimseLogger;
+  /** Instances downloaded ahead of the one being sent (default 2). */
+  prefetch?: number;
 }
 
 export function createGetService(options: GetServiceOptions): NonNullable<DimseServices['get']> {
@@ -32,6 +34,7 @@ export function createGetService(options: GetServiceOptions): NonNullable<DimseS
       pending: respond.pending,
       cancelled,
       logger,
+      prefetch: options.prefetch,
     });
     logger.info('c-get done', { status: result.status, completed: result.counts.completed, failed: result.counts.failed, warning: result.counts.warning });
     return result;

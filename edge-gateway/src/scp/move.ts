@@ -32,6 +32,8 @@ export interface MoveServiceOptions {
   maxPduLength?: number;
   timeouts?: ConnectDimseOptions['timeouts'];
   logger?: DimseLogger;
+  /** Instances downloaded ahead of the one being sent (default 2). */
+  prefetch?: number;
   /** For tests: how to open the association. */
   connect?: (options: ConnectDimseOptions) => Promise<DimseAssociation>;
 }
@@ -84,6 +86,7 @@ export function createMoveService(options: MoveServiceOptions): NonNullable<Dims
         pending: respond.pending,
         cancelled,
         logger,
+        prefetch: options.prefetch,
       });
       logger.info('c-move done', { status: result.status, completed: result.counts.completed, failed: result.counts.failed, warning: result.counts.warning });
       return result;

@@ -16,7 +16,7 @@
 import { UNCOMPRESSED_TRANSFER_SYNTAXES } from '../../../functions/core/dicom/tags';
 import { transcodeNative } from '../../../functions/core/dicom/transcode';
 import { readFileMeta } from '../../../functions/core/dicom/part10';
-import type { DicomWebClient } from '../cloud/dicomweb-client';
+import type { DicomWebClient, RetrievedInstance } from '../cloud/dicomweb-client';
 import { isQueryRetrieveError } from '../query-retrieve/errors';
 import { planRetrieve, type InstanceRef } from '../query-retrieve/retrieve';
 import type { InformationModel } from '../query-retrieve/identifier';
@@ -87,31 +87,62 @@ export interface SubOperationOptions {
   pending(counts: SubOperationCounts): Promise<void>;
   cancelled: AbortSignal;
   logger: DimseLogger;
+  /** Downloads started ahead of the instance being sent (default DEFAULT_PREFETCH). */
+  prefetch?: number;
 }
 
 /** Largest native instance converted in memory when the peer lacks the stored syntax. */
 const MAX_TRANSCODE_BYTES = 512 * 1024 * 1024;
+/**
+ * Instances whose download is started ahead of the one being sent: hides the
+ * archive's per-request latency (API Gateway + Lambda: ~0.1 s each) behind
+ * the transfer. Waiting bodies hold only socket buffers; the client's timeout
+ * counts only time spent waiting for the archive, not their turn.
+ */
+export const DEFAULT_PREFETCH = 2;
+
+type Fetched = { ok: true; instance: RetrievedInstance } | { ok: false; error: unknown };
 
 /** Send every instance; the result is the final C-MOVE/C-GET response (status, counts, failed UIDs). */
 export async function runSubOperations(refs: readonly InstanceRef[], o: SubOperationOptions): Promise<RetrieveResult> {
   const counts: SubOperationCounts = { remaining: refs.length, completed: 0, failed: 0, warning: 0 };
   const failed: string[] = [];
+  const prefetch = Math.max(0, o.prefetch ?? DEFAULT_PREFETCH);
+  const fetches = new Map<number, Promise<Fetched>>();
+  const startFetch = (i: number): void => {
+    const ref = refs[i];
+    if (!ref || fetches.has(i) || !sendable(ref, o)) return;
+    fetches.set(
+      i,
+      o.client.retrieveInstance(ref.studyInstanceUID, ref.seriesInstanceUID, ref.sopInstanceUID).then(
+        (instance): Fetched => ({ ok: true, instance }),
+        (error): Fetched => ({ ok: false, error }),
+      ),
+    );
+  };
   let index = 0;
-  for (; index < refs.length; index++) {
-    if (o.cancelled.aborted) break;
-    const ref = refs[index]!;
-    const outcome = await sendOne(ref, o);
-    // Cancelled while waiting for the archive: this one was not attempted and stays remaining.
-    if (outcome === 'cancelled') break;
-    counts.remaining -= 1;
-    if (outcome === 'completed') counts.completed += 1;
-    else if (outcome === 'warning') counts.warning += 1;
-    else {
-      counts.failed += 1;
-      failed.push(ref.sopInstanceUID);
+  try {
+    for (; index < refs.length; index++) {
+      if (o.cancelled.aborted) break;
+      for (let k = index; k <= index + prefetch; k++) startFetch(k);
+      const ref = refs[index]!;
+      const outcome = await sendOne(ref, fetches.get(index), o);
+      fetches.delete(index);
+      // Cancelled while waiting for the archive: this one was not attempted and stays remaining.
+      if (outcome === 'cancelled') break;
+      counts.remaining -= 1;
+      if (outcome === 'completed') counts.completed += 1;
+      else if (outcome === 'warning') counts.warning += 1;
+      else {
+        counts.failed += 1;
+        failed.push(ref.sopInstanceUID);
+      }
+      // A pending response after each sub-operation but the last (the final response carries those counts).
+      if (index < refs.length - 1 && !o.cancelled.aborted) await o.pending({ ...counts });
     }
-    // A pending response after each sub-operation but the last (the final response carries those counts).
-    if (index < refs.length - 1 && !o.cancelled.aborted) await o.pending({ ...counts });
+  } finally {
+    // Downloads started for instances we will not send (cancel, closed association): stop them.
+    for (const f of fetches.values()) void f.then((r) => (r.ok ? drain(r.instance.body) : undefined)).catch(() => undefined);
   }
   if (o.cancelled.aborted && index < refs.length) {
     // PS3.4 C.4.2.1.5: Cancel carries the counts so far; the not-attempted ones are the remaining.
@@ -127,32 +158,34 @@ export async function runSubOperations(refs: readonly InstanceRef[], o: SubOpera
 
 type Outcome = 'completed' | 'warning' | 'failed' | 'cancelled';
 
-async function sendOne(ref: InstanceRef, o: SubOperationOptions): Promise<Outcome> {
+/** Can this instance go out on the association at all? Decided before any download. */
+function sendable(ref: InstanceRef, o: SubOperationOptions): boolean {
   const a = o.association;
-  if (!a.isOpen) return 'failed';
-  if (o.requireScpRole && !a.roles.some((r) => r.sopClassUID === ref.sopClassUID && r.scpRole)) {
-    o.logger.info('c-get sub-operation skipped: no SCP role for the storage class', { sopClassUID: ref.sopClassUID });
-    return 'failed';
-  }
-  // Decide the context before fetching when the stored syntax is known: no download that cannot be sent.
-  if (ref.transferSyntaxUID && !a.findPresentationContext(ref.sopClassUID, ref.transferSyntaxUID) && !canConvert(a, ref.sopClassUID, ref.transferSyntaxUID)) {
-    o.logger.info('sub-operation failed: no presentation context for the stored transfer syntax', { sopClassUID: ref.sopClassUID, transferSyntaxUID: ref.transferSyntaxUID });
-    return 'failed';
-  }
-  let instance: Awaited<ReturnType<DicomWebClient['retrieveInstance']>>;
-  try {
-    const fetched = o.client.retrieveInstance(ref.studyInstanceUID, ref.seriesInstanceUID, ref.sopInstanceUID);
-    const got = await untilCancelled(fetched, o.cancelled);
-    if (got === 'cancelled') {
-      // Let the download go: cancel it once it has started.
-      void fetched.then((i) => drain(i.body, true)).catch(() => undefined);
-      return 'cancelled';
+  if (!a.isOpen) return false;
+  if (o.requireScpRole && !a.roles.some((r) => r.sopClassUID === ref.sopClassUID && r.scpRole)) return false;
+  if (ref.transferSyntaxUID && !a.findPresentationContext(ref.sopClassUID, ref.transferSyntaxUID) && !canConvert(a, ref.sopClassUID, ref.transferSyntaxUID)) return false;
+  return true;
+}
+
+async function sendOne(ref: InstanceRef, fetched: Promise<Fetched> | undefined, o: SubOperationOptions): Promise<Outcome> {
+  const a = o.association;
+  if (!fetched) {
+    // not sendable: say why once per instance
+    if (o.requireScpRole && !a.roles.some((r) => r.sopClassUID === ref.sopClassUID && r.scpRole)) {
+      o.logger.info('c-get sub-operation failed: no SCP role for the storage class', { sopClassUID: ref.sopClassUID });
+    } else if (a.isOpen) {
+      o.logger.info('sub-operation failed: no presentation context for the stored transfer syntax', { sopClassUID: ref.sopClassUID, transferSyntaxUID: ref.transferSyntaxUID });
     }
-    instance = got;
-  } catch (error) {
-    o.logger.warn('sub-operation failed: archive retrieve', { code: (error as { code?: string }).code, status: (error as { status?: number }).status });
     return 'failed';
   }
+  const got = await untilCancelled(fetched, o.cancelled);
+  if (got === 'cancelled') return 'cancelled';
+  if (!got.ok) {
+    const error = got.error as { code?: string; status?: number };
+    o.logger.warn('sub-operation failed: archive retrieve', { code: error.code, status: error.status });
+    return 'failed';
+  }
+  const instance = got.instance;
   try {
     let transferSyntaxUID = instance.transferSyntaxUID;
     let dataset: AsyncIterable<Uint8Array> | Uint8Array;
@@ -161,7 +194,7 @@ async function sendOne(ref: InstanceRef, o: SubOperationOptions): Promise<Outcom
     } else {
       const target = convertTarget(a, ref.sopClassUID, transferSyntaxUID);
       if (!target) {
-        await drain(instance.body, true);
+        await drain(instance.body);
         return 'failed';
       }
       const whole = await collect(instance.body, MAX_TRANSCODE_BYTES);
@@ -182,7 +215,7 @@ async function sendOne(ref: InstanceRef, o: SubOperationOptions): Promise<Outcom
     return 'failed';
   } catch (error) {
     o.logger.warn('sub-operation failed', { code: (error as { code?: string }).code });
-    await drain(instance.body, true).catch(() => undefined);
+    await drain(instance.body).catch(() => undefined);
     return 'failed';
   }
 }
@@ -222,7 +255,6 @@ async function collect(body: AsyncIterable<Uint8Array>, max: number): Promise<Ui
 }
 
 /** Stop a download we will not use (returning the iterator cancels the request). */
-async function drain(body: AsyncIterable<Uint8Array>, cancel: boolean): Promise<void> {
-  const it = body[Symbol.asyncIterator]();
-  if (cancel) await it.return?.();
+async function drain(body: AsyncIterable<Uint8Array>): Promise<void> {
+  await body[Symbol.asyncIterator]().return?.();
 }
