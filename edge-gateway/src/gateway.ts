@@ -3,11 +3,11 @@
  * /healthz + /metrics — uploader/pipeline.ts) plus the DIMSE side: an
  * acceptor (TCP or TLS, PS3.15 B.1) serving C-ECHO, C-STORE into the spool,
  * C-FIND / C-MOVE / C-GET against the archive (scp/find.ts, move.ts, get.ts),
- * with DIMSE metrics.
+ * Storage Commitment Push Model (scp/commitment.ts), with DIMSE metrics.
  *
- * Shutdown order: stop accepting associations and let running ones finish
- * (bounded), then the uploader and spool — so no C-STORE is acknowledged
- * after its spool is gone.
+ * Shutdown order: storage commitment reports what it knows now, then stop
+ * accepting associations and let running ones finish (bounded), then the
+ * uploader and spool — so no C-STORE is acknowledged after its spool is gone.
  */
 import * as fs from 'node:fs';
 import type * as tls from 'node:tls';
@@ -19,6 +19,7 @@ import { createDimseServer, type DimseServer } from './dimse/server';
 import type { DimseServices } from './dimse/types';
 import { createLogger, type Logger } from './ops/logger';
 import { Metrics } from './ops/metrics';
+import { createCommitmentService, type CommitmentService } from './scp/commitment';
 import { createEchoService } from './scp/echo';
 import { createFindService } from './scp/find';
 import { createGetService } from './scp/get';
@@ -53,6 +54,7 @@ export async function startGateway(config: GatewayConfig, opts: GatewayOptions =
   const metrics = opts.metrics ?? new Metrics();
   const logger = opts.logger ?? createLogger('edge-gateway');
   let dimse: DimseServer | undefined;
+  let commitment: CommitmentService | undefined;
   const pipeline = await startUploadPipeline(config, {
     metrics,
     logger,
@@ -81,6 +83,7 @@ export async function startGateway(config: GatewayConfig, opts: GatewayOptions =
     // Destinations with tls: true are verified against the same CA and get our certificate (mutual TLS).
     const clientTls: tls.ConnectionOptions | undefined = tlsOptions ? { ca: tlsOptions.ca, cert: tlsOptions.cert, key: tlsOptions.key } : undefined;
 
+    commitment = createCommitmentService({ client, spool: pipeline.spool, aeTitle: d.aeTitle, destinations: d.destinations, tlsOptions: clientTls, logger });
     const services: DimseServices = {
       echo: createEchoService(() => pipeline.spool.checkWritable()),
       store: createStoreService({
@@ -96,6 +99,7 @@ export async function startGateway(config: GatewayConfig, opts: GatewayOptions =
       find: createFindService({ client, aeTitle: d.aeTitle, logger }),
       move: createMoveService({ client, aeTitle: d.aeTitle, destinations: d.destinations, tlsOptions: clientTls, maxPduLength: d.maxPduLength, logger }),
       get: createGetService({ client, logger }),
+      nAction: commitment.nAction.bind(commitment),
     };
 
     dimse = await createDimseServer({
@@ -119,6 +123,7 @@ export async function startGateway(config: GatewayConfig, opts: GatewayOptions =
       },
     });
   } catch (e) {
+    await commitment?.close();
     await pipeline.close();
     throw e;
   }
@@ -134,6 +139,7 @@ export async function startGateway(config: GatewayConfig, opts: GatewayOptions =
     metrics,
     close: () =>
       (closing ??= (async () => {
+        await commitment?.close();
         await server.close(opts.closeGraceMs ?? 10_000);
         dimse = undefined;
         await pipeline.close();

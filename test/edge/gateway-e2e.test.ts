@@ -6,6 +6,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parseConfig } from '../../edge-gateway/src/config';
+import { connectDimse, SopClass, STORAGE_COMMITMENT_PUSH_MODEL_INSTANCE, type NEventReportRequest } from '../../edge-gateway/src/dimse';
 import type { GatewayConfig } from '../../edge-gateway/src/config-types';
 import { startGateway, type RunningGateway } from '../../edge-gateway/src/gateway';
 import { silentLogger } from '../../edge-gateway/src/ops/logger';
@@ -114,6 +115,56 @@ describe('edge gateway end to end', () => {
       const metrics = await (await fetch(`http://127.0.0.1:${gateway.httpPort}/metrics`)).text();
       expect(metrics).toMatch(/gateway_dimse_c_store_total\{status="0x0000"\} 5/);
       expect(metrics).toMatch(/gateway_dimse_associations_active 0/);
+    } finally {
+      await gateway.close();
+    }
+  });
+
+  it('storage commitment: N-ACTION after C-STORE on one association, N-EVENT-REPORT success once the archive has the instances', async () => {
+    const instances = ctSeries({ count: 3, rows: 32, columns: 32 });
+    const gateway = await startGateway(gatewayConfig(archive.dicomWebUrl, path.join(tmp.dir, 'spool-commit')), { logger: silentLogger });
+    try {
+      let reported!: (r: NEventReportRequest) => void;
+      const report = new Promise<NEventReportRequest>((r) => (reported = r));
+      const association = await connectDimse({
+        host: '127.0.0.1',
+        port: gateway.dimsePort,
+        callingAETitle: 'MODALITY_SC',
+        calledAETitle: AE,
+        presentationContexts: [
+          { abstractSyntax: instances[0]!.sopClassUID, transferSyntaxes: [instances[0]!.transferSyntaxUID] },
+          { abstractSyntax: SopClass.StorageCommitmentPushModel, transferSyntaxes: ['1.2.840.10008.1.2.1'] },
+        ],
+        services: {
+          nEventReport: async (_ctx, request) => {
+            reported(request);
+            return { status: 0 };
+          },
+        },
+      });
+      for (const inst of instances) {
+        const rsp = await association.store({ sopClassUID: inst.sopClassUID, sopInstanceUID: inst.sopInstanceUID, transferSyntaxUID: inst.transferSyntaxUID, dataset: datasetBytes(inst.bytes) });
+        expect(rsp.status).toBe(0);
+      }
+      const transactionUID = '1.2.826.0.1.3680043.10.1234.99.' + Date.now();
+      const action = await association.nAction({
+        sopClassUID: SopClass.StorageCommitmentPushModel,
+        sopInstanceUID: STORAGE_COMMITMENT_PUSH_MODEL_INSTANCE,
+        actionTypeID: 1,
+        actionInformation: {
+          '00081195': { vr: 'UI', Value: [transactionUID] },
+          '00081199': {
+            vr: 'SQ',
+            Value: instances.map((i) => ({ '00081150': { vr: 'UI', Value: [i.sopClassUID] }, '00081155': { vr: 'UI', Value: [i.sopInstanceUID] } })),
+          },
+        },
+      });
+      expect(action.status).toBe(0);
+      const r = await report;
+      expect(r.eventTypeID).toBe(1); // all committed (PS3.4 J.3.3)
+      expect(r.eventInformation?.['00081195']?.Value).toEqual([transactionUID]);
+      expect(r.eventInformation?.['00081199']?.Value).toHaveLength(3);
+      await association.release();
     } finally {
       await gateway.close();
     }
