@@ -142,7 +142,8 @@ export function createCommitmentService(options: CommitmentServiceOptions): Comm
 
     if (association.isOpen && association.findPresentationContext(SopClass.StorageCommitmentPushModel)) {
       try {
-        await association.nEventReport(request);
+        // Bounded: a requester that never answers on this association gets the report on a new one.
+        await withTimeout(association.nEventReport(request), REPORT_RESPONSE_MS);
         return;
       } catch (error) {
         logger.info('storage commitment: report on the request association failed, opening a new one', { code: (error as { code?: string }).code });
@@ -163,7 +164,7 @@ export function createCommitmentService(options: CommitmentServiceOptions): Comm
       presentationContexts: [{ abstractSyntax: SopClass.StorageCommitmentPushModel, transferSyntaxes: [...COMMAND_TRANSFER_SYNTAXES] }],
       // We send the N-EVENT-REPORT: we are the SCP of the class on an association we requested (PS3.4 J.3.3).
       roles: [{ sopClassUID: SopClass.StorageCommitmentPushModel, scuRole: false, scpRole: true }],
-      timeouts: options.connectTimeouts,
+      timeouts: options.connectTimeouts ?? { connectMs: 10_000, artimMs: 30_000, responseMs: 60_000 },
       logger,
     });
     try {
@@ -230,6 +231,25 @@ function referenceOf(v: DicomJsonValue): Reference | undefined {
   if (typeof cls !== 'string' || typeof inst !== 'string') return undefined;
   const [c, i] = [cls.trim(), inst.trim()];
   return isValidUID(c) && isValidUID(i) ? { sopClassUID: c, sopInstanceUID: i } : undefined;
+}
+
+const REPORT_RESPONSE_MS = 60_000;
+
+function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const timer = setTimeout(() => reject(Object.assign(new Error(`no N-EVENT-REPORT-RSP within ${ms} ms`), { code: 'TIMEOUT' })), ms);
+    timer.unref?.();
+    promise.then(
+      (v) => {
+        clearTimeout(timer);
+        resolve(v);
+      },
+      (e) => {
+        clearTimeout(timer);
+        reject(e);
+      },
+    );
+  });
 }
 
 function sleep(ms: number, signal: AbortSignal): Promise<void> {

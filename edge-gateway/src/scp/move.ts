@@ -38,6 +38,13 @@ export interface MoveServiceOptions {
   connect?: (options: ConnectDimseOptions) => Promise<DimseAssociation>;
 }
 
+/**
+ * A destination that stops answering must not hold the C-MOVE (and its
+ * association) forever. The response timer runs from the start of a C-STORE,
+ * so it bounds sending plus answering: generous enough for a multi-GB instance.
+ */
+export const DEFAULT_MOVE_TIMEOUTS: NonNullable<ConnectDimseOptions['timeouts']> = { connectMs: 10_000, artimMs: 30_000, responseMs: 10 * 60_000 };
+
 export function createMoveService(options: MoveServiceOptions): NonNullable<DimseServices['move']> {
   const logger = options.logger ?? silentDimseLogger;
   const connect = options.connect ?? connectDimse;
@@ -66,7 +73,7 @@ export function createMoveService(options: MoveServiceOptions): NonNullable<Dims
         calledAETitle: destinationAE,
         presentationContexts: proposeContexts(refs),
         maxPduLength: options.maxPduLength,
-        timeouts: options.timeouts,
+        timeouts: options.timeouts ?? DEFAULT_MOVE_TIMEOUTS,
         logger,
       });
     } catch (error) {
