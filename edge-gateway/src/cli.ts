@@ -19,6 +19,7 @@ import { createProgressReporter } from './importer/progress';
 import { Uploader } from './uploader/uploader';
 import { startUploadPipeline } from './uploader/pipeline';
 import { processAlive } from './spool/fs-durable';
+import { startGateway } from './gateway';
 
 const USAGE = `usage: gateway <command> [--config FILE]
   run                          start the gateway (DIMSE, spool, uploader, /healthz, /metrics)
@@ -49,20 +50,7 @@ function onSignals(stop: () => Promise<void>): void {
 }
 
 async function cmdRun(config: GatewayConfig): Promise<number> {
-  // gateway.ts (DIMSE side + composition) is written by another part of the project; loaded lazily.
-  const modulePath = './gateway';
-  let mod: { startGateway?: (c: GatewayConfig) => Promise<{ close(): Promise<void> }> };
-  try {
-    mod = (await import(modulePath)) as typeof mod;
-  } catch (e) {
-    if ((e as { code?: string }).code === 'MODULE_NOT_FOUND' || (e as { code?: string }).code === 'ERR_MODULE_NOT_FOUND') {
-      process.stderr.write('gateway: this build has no DIMSE side (edge-gateway/src/gateway.ts); use "drain" to upload the spool\n');
-      return 2;
-    }
-    throw e;
-  }
-  if (typeof mod.startGateway !== 'function') throw new Error('edge-gateway/src/gateway.ts does not export startGateway');
-  const gateway = await mod.startGateway(config);
+  const gateway = await startGateway(config);
   onSignals(() => gateway.close());
   await new Promise<never>(() => undefined);
   return 0;

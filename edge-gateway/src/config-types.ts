@@ -75,6 +75,11 @@ export interface SpoolConfig {
   ackMode: 'spool' | 'cloud';
   /** How long done/ records are kept (for storage commitment and status), then pruned. */
   doneRetentionMs: number;
+  /**
+   * Refuse new incoming files (C-STORE 0xA700, importer failure) while the spool's
+   * file system has less free space than this; /healthz reports it. Default 256 MiB.
+   */
+  minFreeBytes?: number;
 }
 
 export interface UploaderConfig {

@@ -39,7 +39,7 @@ const MiB = 1024 * 1024;
 export const CONFIG_DEFAULTS = {
   dimse: { host: '0.0.0.0', port: 11112, maxPduLength: 116794, maxAssociations: 32, idleTimeoutMs: 60_000, artimTimeoutMs: 30_000 },
   cloud: { requestTimeoutMs: 60_000 },
-  spool: { fsync: true, ackMode: 'spool' as const, doneRetentionMs: 7 * 24 * 3600_000 },
+  spool: { fsync: true, ackMode: 'spool' as const, doneRetentionMs: 7 * 24 * 3600_000, minFreeBytes: 256 * MiB },
   uploader: { concurrency: 4, largeObjectThresholdBytes: 32 * MiB, retry: { initialDelayMs: 1_000, maxDelayMs: 5 * 60_000, maxAttempts: 0 } },
   http: { host: '127.0.0.1', port: 8081 },
 };
@@ -254,7 +254,7 @@ function parseCloud(obj: Json, env: ConfigEnv): CloudConfig {
 }
 
 function parseSpool(obj: Json, baseDir: string): SpoolConfig {
-  const f = new Fields(obj, 'spool', ['dir', 'fsync', 'ackMode', 'doneRetentionMs']);
+  const f = new Fields(obj, 'spool', ['dir', 'fsync', 'ackMode', 'doneRetentionMs', 'minFreeBytes']);
   const d = CONFIG_DEFAULTS.spool;
   const ackMode = f.string('ackMode', d.ackMode);
   if (ackMode !== 'spool' && ackMode !== 'cloud') throw new ConfigError('must be "spool" or "cloud"', 'spool.ackMode');
@@ -263,6 +263,7 @@ function parseSpool(obj: Json, baseDir: string): SpoolConfig {
     fsync: f.boolean('fsync', d.fsync),
     ackMode,
     doneRetentionMs: f.integer('doneRetentionMs', d.doneRetentionMs, 0),
+    minFreeBytes: f.integer('minFreeBytes', d.minFreeBytes, 0),
   };
 }
 

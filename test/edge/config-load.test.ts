@@ -36,7 +36,7 @@ describe('gateway config', () => {
       expect(c.cloud.auth).toEqual({ kind: 'none' });
       expect(c.dimse).toMatchObject({ maxPduLength: 116794, maxAssociations: 32, idleTimeoutMs: 60000, artimTimeoutMs: 30000, destinations: {} });
       expect(c.uploader).toEqual({ concurrency: 4, largeObjectThresholdBytes: 32 * 1024 * 1024, retry: { initialDelayMs: 1000, maxDelayMs: 300000, maxAttempts: 0 } });
-      expect(c.spool).toMatchObject({ fsync: true, ackMode: 'spool', doneRetentionMs: CONFIG_DEFAULTS.spool.doneRetentionMs });
+      expect(c.spool).toMatchObject({ fsync: true, ackMode: 'spool', doneRetentionMs: CONFIG_DEFAULTS.spool.doneRetentionMs, minFreeBytes: 256 * 1024 * 1024 });
       expect(c.http).toEqual(CONFIG_DEFAULTS.http);
     } finally {
       tmp.cleanup();
@@ -87,6 +87,7 @@ describe('gateway config', () => {
     ['a missing spool dir', { spool: {} }, 'spool.dir'],
     ['an unknown ackMode', { spool: { dir: 's', ackMode: 'never' } }, 'spool.ackMode'],
     ['fsync not a boolean', { spool: { dir: 's', fsync: 'yes' } }, 'spool.fsync'],
+    ['negative free space', { spool: { dir: 's', minFreeBytes: -1 } }, 'spool.minFreeBytes'],
     ['zero concurrency', { uploader: { concurrency: 0 } }, 'uploader.concurrency'],
     ['a fractional threshold', { uploader: { largeObjectThresholdBytes: 1.5 } }, 'uploader.largeObjectThresholdBytes'],
     ['a max delay below the initial delay', { uploader: { retry: { initialDelayMs: 5000, maxDelayMs: 1000 } } }, 'uploader.retry.maxDelayMs'],

@@ -13,6 +13,7 @@ import { silentLogger } from '../../functions/core/archive/context';
 import { writePart10 } from '../../functions/core/dicom/writer';
 import { Spool } from '../../edge-gateway/src/spool/spool';
 import { importFiles, filesFromDicomdir } from '../../edge-gateway/src/importer/importer';
+import { createProgressReporter } from '../../edge-gateway/src/importer/progress';
 import { ctSeries, missingTransferSyntax, notPart10, type SyntheticInstance } from '../fixtures/synthetic';
 import { getJson, withZeroPreamble, getParts } from '../helpers/archive';
 import { PROJECT_ROOT } from '../helpers/paths';
@@ -132,6 +133,34 @@ describe('importer', () => {
     );
     fs.writeFileSync(path.join(root, 'DICOMDIR'), dicomdir);
     expect(await filesFromDicomdir(path.join(root, 'DICOMDIR'))).toEqual([path.join(root, 'IN', 'IM0')]);
+  });
+});
+
+describe('progress on stderr', () => {
+  const fakeStream = (isTTY: boolean) => {
+    const written: string[] = [];
+    return { written, stream: { isTTY, columns: 100, write: (s: string) => written.push(s) } as unknown as NodeJS.WriteStream };
+  };
+  const p = (done: number) => ({ done, total: 10, bytes: done * 1e6, imported: done, skippedNonDicom: 0, skippedKnown: 0, failed: 0 });
+
+  test('a terminal gets one line redrawn in place, a log gets plain lines at intervals', () => {
+    let now = 0;
+    const tty = fakeStream(true);
+    const r = createProgressReporter(tty.stream, { now: () => now, intervalMs: 100 });
+    r.update(p(1));
+    r.update(p(2)); // within the interval: not drawn
+    now = 150;
+    r.update(p(5));
+    r.finish(p(10));
+    expect(tty.written).toHaveLength(3);
+    expect(tty.written.every((l) => l.startsWith('\r['))).toBe(true);
+    expect(tty.written[1]).toContain('[############------------] 5/10 files');
+    expect(tty.written[2]!.endsWith('\n')).toBe(true);
+    const log = fakeStream(false);
+    const l = createProgressReporter(log.stream, { now: () => now, intervalMs: 5000 });
+    l.update(p(1));
+    l.finish(p(10));
+    expect(log.written).toEqual(['import: 1/10 files, 1 imported (1.0 MB), 0 already spooled, 0 not DICOM, 0 failed\n', 'import: 10/10 files, 10 imported (10.0 MB), 0 already spooled, 0 not DICOM, 0 failed\n']);
   });
 });
 

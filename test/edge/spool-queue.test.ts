@@ -239,6 +239,18 @@ describe('spool', () => {
     expect(text).toMatch(/gateway_spool_oldest_queued_age_seconds \d/);
   });
 
+  test('a spool short of free space refuses new files (nothing half-written) and says so', async () => {
+    const metrics = new Metrics();
+    const spool = await openSpool({ metrics }, { ...cfg, minFreeBytes: Number.MAX_SAFE_INTEGER });
+    expect(await spool.hasRoom()).toBe(false);
+    await expect(spool.createIncoming()).rejects.toMatchObject({ code: 'SPOOL_FULL' });
+    expect(await spool.stats()).toEqual({ incoming: 0, queued: 0, inflight: 0, done: 0, quarantine: 0 });
+    expect(metrics.render()).toMatch(/gateway_spool_free_bytes [1-9]\d*/);
+    const roomy = await openSpool({ role: 'producer' }, { ...cfg, minFreeBytes: 1 });
+    expect(await roomy.hasRoom()).toBe(true);
+    expect((await spoolFile(roomy, 1)).state).toBe('queued');
+  });
+
   test('without fsync the same transitions happen', async () => {
     const spool = await openSpool({}, { ...cfg, fsync: false });
     const r = await spoolFile(spool, 1);

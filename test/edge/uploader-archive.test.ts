@@ -18,6 +18,9 @@ import { Spool, type SpoolRecord } from '../../edge-gateway/src/spool/spool';
 import { Uploader, backoffDelay } from '../../edge-gateway/src/uploader/uploader';
 import { retryAfterMs } from '../../edge-gateway/src/uploader/http-request';
 import { Metrics } from '../../edge-gateway/src/ops/metrics';
+import { silentLogger as silentGatewayLogger } from '../../edge-gateway/src/ops/logger';
+import { startUploadPipeline } from '../../edge-gateway/src/uploader/pipeline';
+import * as net from 'node:net';
 import type { CloudConfig, UploaderConfig } from '../../edge-gateway/src/config-types';
 import { ctSeries, notPart10, type SyntheticInstance } from '../fixtures/synthetic';
 import { getJson, getParts, withZeroPreamble } from '../helpers/archive';
@@ -37,6 +40,15 @@ const MiB = 1024 * 1024;
 const ORIGINAL = 'multipart/related; type="application/dicom"; transfer-syntax=*';
 
 type Archive = Awaited<ReturnType<typeof startEmbeddedArchive>>;
+
+/** A loopback port nobody listens on right now. */
+async function freePort(): Promise<number> {
+  const server = net.createServer();
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const port = (server.address() as AddressInfo).port;
+  await new Promise((r) => server.close(r));
+  return port;
+}
 
 async function waitFor(what: string, cond: () => boolean | Promise<boolean>, timeoutMs = 20_000): Promise<void> {
   const until = Date.now() + timeoutMs;
@@ -262,6 +274,45 @@ describe('uploader → embedded archive', () => {
     const [inst] = ctSeries({ count: 1, rows: 32, columns: 32 });
     const r = await put(spool, inst!);
     expect(await uploader.settled(r.id)).toMatchObject({ state: 'quarantine', attempts: 3, reason: 'gave up after 3 attempts: HTTP 500 INJECTED_500' });
+  });
+
+  test('pipeline health: unhealthy while paused (401) or while the spool is short of space; /healthz and /metrics served', async () => {
+    const dir = path.join(tmp.dir, `spool-${++n}`);
+    const config = {
+      dimse: { aeTitle: 'EDGE', host: '127.0.0.1', port: 0, destinations: {}, maxPduLength: 116794, maxAssociations: 4, idleTimeoutMs: 60_000, artimTimeoutMs: 30_000 },
+      cloud: { dicomWebUrl: `${proxy.url}/dicom-web`, auth: { kind: 'none' as const }, requestTimeoutMs: 10_000 },
+      spool: { dir, fsync: false, ackMode: 'spool' as const, doneRetentionMs: 3600_000, minFreeBytes: 1 },
+      uploader: { concurrency: 2, largeObjectThresholdBytes: 32 * MiB, retry: { initialDelayMs: 20, maxDelayMs: 200, maxAttempts: 0 } },
+      http: { host: '127.0.0.1', port: 0 },
+    };
+    const pipeline = await startUploadPipeline(config, { logger: silentGatewayLogger });
+    try {
+      expect(pipeline.ops).toBeUndefined(); // http.port 0: no ops server
+      expect(await pipeline.health()).toMatchObject({ healthy: true, spoolWritable: true, spoolHasRoom: true, uploaderPaused: false });
+      proxy.always({ status: 401 }, (m, p) => m === 'POST' && p === '/dicom-web/studies');
+      const [inst] = ctSeries({ count: 1, rows: 32, columns: 32 });
+      const r = await put(pipeline.spool, inst!);
+      await waitFor('the pause', () => pipeline.uploader.isPaused);
+      expect(await pipeline.health()).toMatchObject({ healthy: false, uploaderPaused: true, queue: { queued: 1 } });
+      proxy.always(undefined);
+      expect((await pipeline.uploader.settled(r.id)).state).toBe('done');
+      expect((await pipeline.health()).healthy).toBe(true);
+    } finally {
+      await pipeline.close();
+    }
+    // Short of space: unhealthy; served over HTTP when a port is set.
+    const full = await startUploadPipeline(
+      { ...config, spool: { ...config.spool, minFreeBytes: Number.MAX_SAFE_INTEGER }, http: { host: '127.0.0.1', port: await freePort() } },
+      { logger: silentGatewayLogger },
+    );
+    try {
+      const res = await fetch(`${full.ops!.url}/healthz`);
+      expect(res.status).toBe(503);
+      expect(await res.json()).toMatchObject({ healthy: false, spoolHasRoom: false, spoolWritable: true });
+      expect(await (await fetch(`${full.ops!.url}/metrics`)).text()).toContain('gateway_spool_entries{state="queued"} 0');
+    } finally {
+      await full.close();
+    }
   });
 
   test('backoff: exponential with full jitter, capped; Retry-After in seconds or as a date', () => {

@@ -21,7 +21,7 @@ export function createProgressReporter(stream: NodeJS.WriteStream = process.stde
   const now = options.now ?? Date.now;
   const tty = Boolean(stream.isTTY);
   const interval = options.intervalMs ?? (tty ? 100 : 5_000);
-  let last = 0;
+  let last = Number.NEGATIVE_INFINITY;
   const draw = (p: ImportProgress, final: boolean) => {
     if (tty) {
       const width = 24;

@@ -75,7 +75,7 @@ export interface SpoolDeps {
 
 export class SpoolError extends Error {
   constructor(
-    readonly code: 'SPOOL_LOCKED' | 'SPOOL_CLOSED' | 'SPOOL_NOT_OWNER' | 'SPOOL_WRITER_DONE',
+    readonly code: 'SPOOL_LOCKED' | 'SPOOL_CLOSED' | 'SPOOL_NOT_OWNER' | 'SPOOL_WRITER_DONE' | 'SPOOL_FULL',
     message: string,
   ) {
     super(message);
@@ -235,8 +235,23 @@ export class Spool {
 
   // ------------------------------------------------------------------ incoming
 
+  /** Free bytes of the spool's file system (for the unprivileged user). */
+  async freeBytes(): Promise<number> {
+    const s = await fsp.statfs(this.dir);
+    return s.bavail * s.bsize;
+  }
+
+  /** Is there room for new files (config spool.minFreeBytes)? */
+  async hasRoom(): Promise<boolean> {
+    const min = this.config.minFreeBytes ?? 0;
+    return min <= 0 || (await this.freeBytes()) >= min;
+  }
+
   async createIncoming(): Promise<IncomingWriter> {
     if (this.closed) throw new SpoolError('SPOOL_CLOSED', 'the spool is closed');
+    // A long archive outage fills the disk: refuse new instances while they can still be refused
+    // (C-STORE answers 0xA700 Out of Resources, PS3.4 Annex B.2.3) rather than fail half-written.
+    if (!(await this.hasRoom())) throw new SpoolError('SPOOL_FULL', `less than ${this.config.minFreeBytes} bytes free in the spool's file system`);
     const id = newSpoolId(this.now());
     const dir = path.join(this.dir, 'incoming', `${id}.${process.pid}`);
     await fsp.mkdir(dir);
@@ -589,6 +604,10 @@ export class Spool {
     metrics.gauge('gateway_spool_entries', 'Spool entries per state (incoming, queued, inflight, done, quarantine).', () =>
       ['incoming', ...SPOOL_STATES].map((state) => ({ labels: { state }, value: this.closed ? 0 : safeCount(path.join(this.dir, state)) })),
     );
+    metrics.gauge('gateway_spool_free_bytes', "Free bytes of the spool's file system.", () => {
+      const st = fs.statfsSync(this.dir);
+      return st.bavail * st.bsize;
+    });
     metrics.gauge('gateway_spool_oldest_queued_age_seconds', 'Age of the oldest queued entry (0 when none).', () => {
       const ids = safeList(path.join(this.dir, 'queued')).filter((n) => ID.test(n));
       if (ids.length === 0) return 0;

@@ -40,9 +40,17 @@ export async function startUploadPipeline(config: GatewayConfig, options: Upload
   uploader.start();
   const health = async (): Promise<HealthReport> => {
     const spoolWritable = await spool.checkWritable();
+    const spoolHasRoom = await spool.hasRoom().catch(() => false);
     const extra = options.health ? await options.health() : { healthy: true };
     const queue = await spool.stats();
-    return { ...extra, healthy: spoolWritable && !uploader.isPaused && extra.healthy, spoolWritable, uploaderPaused: uploader.isPaused, queue };
+    return {
+      ...extra,
+      healthy: spoolWritable && spoolHasRoom && !uploader.isPaused && extra.healthy,
+      spoolWritable,
+      spoolHasRoom,
+      uploaderPaused: uploader.isPaused,
+      queue,
+    };
   };
   let ops: OpsServer | undefined;
   try {

@@ -56,6 +56,14 @@ export class Uploader {
   private rescanTimer?: NodeJS.Timeout;
   private pruneTimer?: NodeJS.Timeout;
   private readonly onQueued = () => this.pump();
+  /** settled() callers by spool id: one listener on the spool, not one per caller. */
+  private readonly waiters = new Map<string, Array<(r: SpoolRecord) => void>>();
+  private readonly onSettled = (r: SpoolRecord) => {
+    const list = this.waiters.get(r.id);
+    if (!list) return;
+    this.waiters.delete(r.id);
+    for (const resolve of list) resolve(r);
+  };
   private readonly log: Logger;
   private readonly random: () => number;
   private readonly transfer: TransferContext;
@@ -94,6 +102,7 @@ export class Uploader {
     metrics?.gauge('gateway_uploader_inflight', 'Uploads in progress.', () => this.active.size);
     this.m?.paused.set(0);
     this.m?.lastSuccess.set(0);
+    spool.events.on('settled', this.onSettled);
   }
 
   get isPaused(): boolean {
@@ -127,13 +136,19 @@ export class Uploader {
     this.pump();
   }
 
-  /** Stop taking entries; wait for uploads in progress (each bounded by the request timeout). */
-  async stop(): Promise<void> {
+  /**
+   * Stop taking entries and wait up to `graceMs` (default 10 s) for uploads in
+   * progress. One still running after that stays in inflight/ and is sent
+   * again after the next start (an identical duplicate is a success).
+   */
+  async stop(graceMs = 10_000): Promise<void> {
     this.running = false;
     this.spool.events.off('queued', this.onQueued);
     for (const t of [this.dueTimer, this.pauseTimer]) if (t) clearTimeout(t);
     for (const t of [this.rescanTimer, this.pruneTimer]) if (t) clearInterval(t);
-    await Promise.allSettled([...this.active.values()]);
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([Promise.allSettled([...this.active.values()]), new Promise<void>((r) => (timer = setTimeout(r, graceMs)))]);
+    clearTimeout(timer);
     this.agents.http.destroy();
     this.agents.https.destroy();
   }
@@ -141,25 +156,33 @@ export class Uploader {
   /** Resolves when the record is done or quarantined (ackMode 'cloud', storage commitment). */
   settled(id: string): Promise<SpoolRecord> {
     return new Promise<SpoolRecord>((resolve, reject) => {
-      const on = (r: SpoolRecord) => {
-        if (r.id !== id) return;
-        this.spool.events.off('settled', on);
+      let done = false;
+      const finish = (r: SpoolRecord) => {
+        if (done) return;
+        done = true;
         resolve(r);
       };
-      // Listen first, then look: a transition between the two is not missed.
-      this.spool.events.on('settled', on);
+      const drop = () => {
+        const list = this.waiters.get(id)?.filter((f) => f !== finish);
+        if (list?.length) this.waiters.set(id, list);
+        else this.waiters.delete(id);
+      };
+      // Wait first, then look: a transition between the two is not missed.
+      this.waiters.set(id, [...(this.waiters.get(id) ?? []), finish]);
       this.spool.get(id).then(
         (r) => {
           if (!r) {
-            this.spool.events.off('settled', on);
+            drop();
+            done = true;
             reject(Object.assign(new Error(`no spool entry ${id}`), { code: 'SPOOL_UNKNOWN_ID' }));
           } else if (r.state === 'done' || r.state === 'quarantine') {
-            this.spool.events.off('settled', on);
-            resolve(r);
+            drop();
+            finish(r);
           }
         },
         (e) => {
-          this.spool.events.off('settled', on);
+          drop();
+          done = true;
           reject(e);
         },
       );
