@@ -6,6 +6,7 @@
  */
 import type { ArchiveContext } from './context';
 import { ArchiveError } from './errors';
+import { derivedPrefix } from './keys';
 
 export async function deleteResources(ctx: ArchiveContext, study: string, series?: string, sop?: string): Promise<number> {
   const removed = await ctx.index.deleteInstances(study, series, sop);
@@ -21,6 +22,15 @@ export async function deleteResources(ctx: ArchiveContext, study: string, series
     }
   });
   await Promise.all(workers);
+  // Derived objects (thumbnails, transcoded copies; keys.ts) go with the instances they were made from.
+  // They are caches named by content hash: one left behind is never served for other bytes.
+  try {
+    const derived: string[] = [];
+    for await (const key of ctx.blobs.list(derivedPrefix(study, series, series === undefined ? undefined : sop))) derived.push(key);
+    for (const key of derived) await ctx.blobs.delete(key);
+  } catch (error) {
+    ctx.log.warn('delete.derived_failed', { code: (error as { code?: string })?.code });
+  }
   ctx.log.info('delete.done', { instances: removed.length });
   return removed.length;
 }

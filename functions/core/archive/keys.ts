@@ -59,3 +59,36 @@ export function uploadStatusOfKey(key: string): { uploadId: string; stage: Uploa
   const m = UPLOAD_STATUS_KEY.exec(key);
   return m ? { uploadId: m[1]!, stage: m[2] as UploadStage } : undefined;
 }
+
+// ---------------------------------------------------------------- derived objects (docs/storage-layout.md)
+
+/**
+ * Derived objects (thumbnails, transcoded copies) are caches: made lazily from an
+ * instance's stored bytes, never the only copy of anything, removed with the
+ * instance. They sit under one prefix per study so a delete finds them without
+ * the index. `contentHash` (the instance's sha-256) is part of the name, so a
+ * derived object can never outlive the bytes it was made from under the same
+ * name (a UID deleted and stored again with other content gets new names).
+ */
+export function derivedPrefix(studyInstanceUID: string, seriesInstanceUID?: string, sopInstanceUID?: string): string {
+  assertValidUID(studyInstanceUID);
+  let prefix = `derived/studies/${studyInstanceUID}/`;
+  if (seriesInstanceUID !== undefined) {
+    assertValidUID(seriesInstanceUID);
+    prefix += `series/${seriesInstanceUID}/`;
+    if (sopInstanceUID !== undefined) {
+      assertValidUID(sopInstanceUID);
+      prefix += `instances/${sopInstanceUID}/`;
+    }
+  }
+  return prefix;
+}
+
+const DERIVED_NAME = /^[0-9a-z][0-9a-z.\-]{0,127}$/;
+
+/** One derived object of an instance, e.g. name "thumbnail-128x128.jpg" or "1.2.840.10008.1.2.4.90.dcm". */
+export function derivedObjectKey(studyInstanceUID: string, seriesInstanceUID: string, sopInstanceUID: string, contentHash: string, name: string): string {
+  if (!/^[0-9a-f]{16,128}$/.test(contentHash)) throw new Error('invalid content hash');
+  if (!DERIVED_NAME.test(name)) throw new Error('invalid derived object name');
+  return `${derivedPrefix(studyInstanceUID, seriesInstanceUID, sopInstanceUID)}${contentHash.slice(0, 16)}-${name}`;
+}

@@ -13,7 +13,7 @@ export interface CorpusImage {
 }
 
 export async function loadImage(file: string): Promise<CorpusImage> {
-  let bytes = new Uint8Array(fs.readFileSync(path.isAbsolute(file) ? file : path.join(PYDICOM_DIR, file)));
+  let bytes: Uint8Array = new Uint8Array(fs.readFileSync(path.isAbsolute(file) ? file : path.join(PYDICOM_DIR, file)));
   const parsed = parsePart10(bytes);
   if (parsed.deflated) bytes = inflatePart10(bytes, parsed.datasetOffset);
   const description = await describePixels(parsed.dataset, async (p) => {
