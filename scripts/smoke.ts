@@ -103,6 +103,22 @@ export async function runSmoke(options: Options, log: (line: string) => void = c
       const frames = parts.map((p) => Buffer.from(p.slice(p.indexOf('\r\n\r\n') + 4), 'latin1'));
       check(frames.length === 2 && frameNumberOf(frames[0]!) === 2 && frameNumberOf(frames[1]!) === 5, 'frames 2 and 5 in order');
     });
+    await step('download manifest (…/download) and its URLs', async () => {
+      const res = await call(`/studies/${study}/download`, { headers: { Accept: 'application/json' } });
+      check(res.status === 200, `download manifest status ${res.status}`);
+      const m = (await res.json()) as { instanceCount: number; credentials: 'omit' | 'include'; instances: { sopInstanceUID: string; size: number; url: string }[] };
+      check(m.instanceCount === 4 && m.instances.length === 4, 'manifest lists 4 instances');
+      const byUid = new Map([...series, mf].map((i) => [i.sopInstanceUID, i.bytes]));
+      for (const entry of m.instances) {
+        // Presigned URLs (AWS) take no credentials; the embedded archive's own URLs take ours.
+        const got = await fetch(entry.url, { headers: m.credentials === 'include' ? auth : {} });
+        check(got.status === 200, `download URL status ${got.status}`);
+        const bytes = new Uint8Array(await got.arrayBuffer());
+        const sent = byUid.get(entry.sopInstanceUID);
+        check(sent && bytes.length === sent.length && entry.size === sent.length, 'downloaded size');
+        check(Buffer.from(bytes.subarray(128)).equals(Buffer.from(sent.subarray(128))), 'downloaded bytes (after the preamble)');
+      }
+    });
   } finally {
     await step('DELETE study', async () => {
       const res = await call(`/studies/${study}`, { method: 'DELETE' });

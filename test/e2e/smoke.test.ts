@@ -12,7 +12,7 @@ describe('npm run smoke', () => {
   it('runs the end-to-end flow and cleans up', async () => {
     const lines: string[] = [];
     await runSmoke({ url: archive.dicomWebUrl }, (l) => lines.push(l));
-    expect(lines.filter((l) => l.startsWith('ok'))).toHaveLength(7);
+    expect(lines.filter((l) => l.startsWith('ok'))).toHaveLength(8);
     const left = await fetch(`${archive.dicomWebUrl}/studies`);
     expect(await left.json()).toEqual([]);
   });
