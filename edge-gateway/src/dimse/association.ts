@@ -886,8 +886,8 @@ export class Association implements DimseAssociation {
 
   private onIdle(): void {
     if (this.state !== 'established') return;
-    // A service still working (or a request of ours awaiting its response) is not idleness.
-    if (this.activeOps.size > 0 || this.outstanding.size > 0) {
+    // A service still working, a sink still writing (e.g. a slow disk) or a request of ours awaiting its response is not idleness.
+    if (this.activeOps.size > 0 || this.outstanding.size > 0 || this.pumping) {
       this.idle?.refresh();
       return;
     }
