@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # The one test command (`npm test`): installs the Debian packages the tests
 # drive when missing (dcmtk), type-checks, runs jest, and ends with the plain
-# "N passed, N failed" line CI reads.
+# "N passed, N failed" line CI reads. Chromium (Debian) drives the web UI
+# tests (test/e2e/web-*.test.ts).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
 need_apt=()
-for bin in dcmdump:dcmtk storescu:dcmtk; do
+for bin in dcmdump:dcmtk storescu:dcmtk chromium:chromium; do
   command -v "${bin%%:*}" >/dev/null 2>&1 || need_apt+=("${bin##*:}")
 done
 if [ ${#need_apt[@]} -gt 0 ]; then

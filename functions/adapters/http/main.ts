@@ -14,6 +14,7 @@ import * as path from 'node:path';
 import { startEmbeddedArchive } from '../local/embedded';
 import { createEmbeddedAuthenticator, describeAuth, embeddedAuthConfigFromEnv, isLoopbackHost, type EmbeddedAuthConfig } from '../auth/embedded-auth';
 import { shortSecrets } from '../auth/api-keys';
+import { webSettingsFromEnv } from './static-files';
 
 async function main(): Promise<void> {
   const port = Number(process.env.PORT ?? 8080);
@@ -31,8 +32,9 @@ async function main(): Promise<void> {
   }
   if (process.env.API_KEYS) for (const name of shortSecrets(process.env.API_KEYS)) console.warn(`warning: the secret of API key "${name}" is short; use 32+ random characters (openssl rand -hex 32)`);
   const dataDir = path.resolve(process.env.DATA_DIR ?? 'data');
-  const archive = await startEmbeddedArchive({ dataDir, host, port, authenticate: auth && createEmbeddedAuthenticator(auth) });
+  const archive = await startEmbeddedArchive({ dataDir, host, port, authenticate: auth && createEmbeddedAuthenticator(auth), web: webSettingsFromEnv(process.env, auth !== undefined) });
   console.log(`DICOMweb archive listening at ${archive.dicomWebUrl} (data in ${dataDir}; ${describeAuth(auth)})`);
+  console.log(`web UI at ${archive.url}/, OHIF viewer at ${archive.url}/viewer`);
   const gateway = await startDimseGateway(archive.dicomWebUrl, dataDir, auth);
   let stopping = false;
   const stop = async () => {

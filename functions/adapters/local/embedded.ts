@@ -15,6 +15,7 @@ import { FsBlobStore } from './fs-blob-store';
 import { SqliteIndex } from './sqlite-index';
 import { jsonLogger, newObjectId, sha256 } from '../node-runtime';
 import { startServer } from '../http/node-server';
+import { createStaticFiles, type WebSettings } from '../http/static-files';
 import { isLoopbackHost } from '../auth/embedded-auth';
 import { AuthConfigError } from '../auth/config-error';
 import { LOOPBACK_PRINCIPAL, auditing } from '../auth/scopes';
@@ -34,6 +35,8 @@ export interface EmbeddedOptions {
   authenticate?: Authenticator;
   /** Direct uploads (docs/upload-api.md): limits, and the key of the signed part URLs (random per process by default). */
   uploads?: Omit<UploadRoutesOptions, 'onCompleted'>;
+  /** Serve the web UI at `/` and the OHIF viewer at `/viewer` (static-files.ts); off unless given. */
+  web?: WebSettings;
   /** Download manifests (…/download): page size. No inline limit here: the server streams answers of any size. */
   downloads?: Partial<Pick<DownloadSettings, 'pageSize'>>;
 }
@@ -69,7 +72,8 @@ export async function startEmbeddedArchive(options: EmbeddedOptions) {
     const p = new URL(request.url).pathname;
     return p.startsWith(basePath) && upload.signedRoutes.some((r) => r.method === request.method && r.pattern.test(p.slice(basePath.length)));
   };
-  const server = await startServer((request) => (isPart(request) ? parts.handle(request) : app.handle(request)), { host, port: options.port ?? 8080 });
+  const web = options.web ? await createStaticFiles(options.web, basePath) : undefined;
+  const server = await startServer((request) => (web?.matches(request) ? web.handle(request) : isPart(request) ? parts.handle(request) : app.handle(request)), { host, port: options.port ?? 8080 });
   // Uploads the previous process completed but did not ingest (it died first): queued now, served meanwhile.
   const recovery = (async () => {
     let queued = 0;
