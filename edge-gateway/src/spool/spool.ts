@@ -27,7 +27,7 @@ import { randomBytes } from 'node:crypto';
 import type { SpoolConfig } from '../config-types';
 import type { Metrics } from '../ops/metrics';
 import { silentLogger, type Logger } from '../ops/logger';
-import { fsyncDir, isErrno, processAlive, renameDurable, writeFileAtomic } from './fs-durable';
+import { fsyncDir, isErrno, processAlive, renameDurable, writeFileAtomic, writeNewFileSynced } from './fs-durable';
 
 export type SpoolState = 'queued' | 'inflight' | 'done' | 'quarantine';
 
@@ -291,8 +291,12 @@ export class Spool {
           };
           delete record.notBefore;
           delete record.settledAt;
-          // The record goes in before the entry moves: a queued entry always has both files.
-          await writeFileAtomic(path.join(dir, RECORD), JSON.stringify(record), cfg.fsync);
+          // The record goes in before the entry moves: a queued entry always has both files. No tmp
+          // file needed: until the rename nobody reads this directory, and recovery deletes it whole.
+          // This is the one durable step the C-STORE acknowledgement relies on: file, record, entry
+          // directory and the new name in queued/ are all fsynced before commit() returns.
+          await writeNewFileSynced(path.join(dir, RECORD), JSON.stringify(record), cfg.fsync);
+          await fsyncDir(dir, cfg.fsync);
           await renameDurable(dir, spool.entry('queued', id), cfg.fsync);
           spool.addQueued(record);
           return record;
@@ -355,7 +359,8 @@ export class Spool {
     while (this.ready.length > 0) {
       const id = this.ready.shift()!;
       try {
-        await renameDurable(this.entry('queued', id), this.entry('inflight', id), this.config.fsync);
+        // Not fsynced: a claim lost in a power failure leaves the entry queued, which is what recovery makes of it anyway.
+        await fsp.rename(this.entry('queued', id), this.entry('inflight', id));
       } catch (e) {
         if (isErrno(e, 'ENOENT')) continue; // gone (pruned by an operator, or never completed)
         throw e;
@@ -372,12 +377,18 @@ export class Spool {
     return undefined;
   }
 
-  /** Write the record into its (inflight) entry, then move the entry: the record never lags the state. */
-  private async transition(record: SpoolRecord, to: SpoolState): Promise<SpoolRecord> {
+  /**
+   * Write the record into its (inflight) entry, then move the entry: the record
+   * never lags the state. Atomic always; durable only when `durable`: after the
+   * C-STORE acknowledgement, losing a later transition in a power failure only
+   * means an upload is repeated (an identical duplicate is a success), so the
+   * uploader's transitions skip the fsyncs except where noted.
+   */
+  private async transition(record: SpoolRecord, to: SpoolState, durable = false): Promise<SpoolRecord> {
     const from = record.state;
     const next: SpoolRecord = { ...record, state: to };
-    await writeFileAtomic(path.join(this.entry(from, record.id), RECORD), JSON.stringify(next), this.config.fsync);
-    await renameDurable(this.entry(from, record.id), this.entry(to, record.id), this.config.fsync);
+    await writeFileAtomic(path.join(this.entry(from, record.id), RECORD), JSON.stringify(next), durable && this.config.fsync);
+    await renameDurable(this.entry(from, record.id), this.entry(to, record.id), durable && this.config.fsync);
     this.bySop.set(record.sopInstanceUID, { id: record.id, state: to });
     return next;
   }
@@ -386,6 +397,9 @@ export class Spool {
   async markDone(record: SpoolRecord, extra: { reason?: string } = {}): Promise<SpoolRecord> {
     this.assertOwner();
     const done = await this.transition({ ...record, ...extra, settledAt: new Date(this.now()).toISOString(), notBefore: undefined }, 'done');
+    // The move to done/ must be durable before the file goes: otherwise a power failure could
+    // leave an entry in inflight/ without its file, which recovery would have to quarantine.
+    await fsyncDir(path.join(this.dir, 'done'), this.config.fsync);
     await fsp.rm(path.join(this.entry('done', record.id), FILE), { force: true });
     this.events.emit('settled', done);
     return done;
@@ -394,7 +408,7 @@ export class Spool {
   /** Refused by the archive: kept with the reason for an operator. */
   async quarantine(record: SpoolRecord, reason: string): Promise<SpoolRecord> {
     this.assertOwner();
-    const q = await this.transition({ ...record, reason: reason.slice(0, 500), settledAt: new Date(this.now()).toISOString(), notBefore: undefined }, 'quarantine');
+    const q = await this.transition({ ...record, reason: reason.slice(0, 500), settledAt: new Date(this.now()).toISOString(), notBefore: undefined }, 'quarantine', true);
     this.events.emit('settled', q);
     return q;
   }
