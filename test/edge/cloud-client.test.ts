@@ -311,7 +311,7 @@ describe('errors', () => {
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     const port = (server.address() as AddressInfo).port;
     await new Promise((r) => server.close(r));
-    const c = new DicomWebClient(cloud({ kind: 'none' }, 5000, `http://127.0.0.1:${port}/dicom-web`));
+    const c = new DicomWebClient(cloud({ kind: 'none' }, 5000, `http://127.0.0.1:${port}/dicom-web`), { retries: 1 });
     expect((await codeOf(c.hasInstance(uid()))).code).toBe('CLOUD_UNREACHABLE');
   });
 
@@ -370,10 +370,35 @@ describe('errors', () => {
       expect((await codeOf(c.retrieveInstance(studyA, seriesA, uid()))).code).toBe('CLOUD_PROTOCOL');
     });
 
-    test('a 503 is CLOUD_HTTP with the status; a non-JSON page is CLOUD_PROTOCOL', async () => {
-      behaviour = (_req, res) => void res.writeHead(503).end();
+    test('transient answers are tried again (Retry-After honoured): a 503 then a page is a success', async () => {
+      let calls = 0;
+      behaviour = (_req, res) => {
+        calls += 1;
+        if (calls === 1) return void res.writeHead(503, { 'Retry-After': '0' }).end();
+        if (calls === 2) return void res.writeHead(429, { 'Retry-After': '0' }).end();
+        res.writeHead(200, { 'Content-Type': 'application/dicom+json' }).end(JSON.stringify([{ '0020000D': { vr: 'UI', Value: ['1.2.3'] } }]));
+      };
+      const c = new DicomWebClient(cloud({ kind: 'none' }, 5000, base));
+      expect(await collect(c.search('/studies', new URLSearchParams()))).toHaveLength(1);
+      expect(calls).toBe(3);
+    });
+
+    test('a 503 that stays is CLOUD_HTTP with the status after the retries; a 404 is not retried; a non-JSON page is CLOUD_PROTOCOL', async () => {
+      let calls = 0;
+      behaviour = (_req, res) => {
+        calls += 1;
+        res.writeHead(503, { 'Retry-After': '0' }).end();
+      };
       const c = new DicomWebClient(cloud({ kind: 'none' }, 5000, base));
       expect(await codeOf(collect(c.search('/studies', new URLSearchParams())))).toEqual({ code: 'CLOUD_HTTP', status: 503 });
+      expect(calls).toBe(3);
+      calls = 0;
+      behaviour = (_req, res) => {
+        calls += 1;
+        res.writeHead(404).end();
+      };
+      expect(await codeOf(c.retrieveInstance(studyA, seriesA, uid()))).toEqual({ code: 'CLOUD_HTTP', status: 404 });
+      expect(calls).toBe(1);
       behaviour = (_req, res) => void res.writeHead(200, { 'Content-Type': 'application/dicom+json' }).end('<html>');
       expect((await codeOf(collect(c.search('/studies', new URLSearchParams())))).code).toBe('CLOUD_PROTOCOL');
     });

@@ -260,7 +260,7 @@ describe('archive unreachable', () => {
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     const port = (server.address() as AddressInfo).port;
     await new Promise((r) => server.close(r));
-    const dead = new DicomWebClient({ dicomWebUrl: `http://127.0.0.1:${port}/dicom-web`, auth: { kind: 'none' }, requestTimeoutMs: 2000 });
+    const dead = new DicomWebClient({ dicomWebUrl: `http://127.0.0.1:${port}/dicom-web`, auth: { kind: 'none' }, requestTimeoutMs: 2000 }, { retries: 0 });
     const run = async () => {
       for await (const _ of findMatches(dead, 'STUDY', ident([['00080052', 'CS', 'STUDY']]))) void _;
     };
@@ -335,7 +335,7 @@ describe('SCP statuses when the archive cannot be asked', () => {
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     const port = (server.address() as AddressInfo).port;
     await new Promise((r) => server.close(r));
-    return new DicomWebClient({ dicomWebUrl: `http://127.0.0.1:${port}/dicom-web`, auth: { kind: 'none' }, requestTimeoutMs: 2000 });
+    return new DicomWebClient({ dicomWebUrl: `http://127.0.0.1:${port}/dicom-web`, auth: { kind: 'none' }, requestTimeoutMs: 2000 }, { retries: 0 });
   }
   const ctx = (abstractSyntax: string, moveDestination?: string) =>
     ({ presentationContext: { id: 1, abstractSyntax, transferSyntax: '1.2.840.10008.1.2.1' }, command: { commandField: 0x21, messageID: 1, commandDataSetType: 0, moveDestination }, association: { peerAETitle: 'SCU' } }) as never;

@@ -29,6 +29,8 @@ export interface DicomWebClientDeps {
   maxSearchResults?: number;
   /** Largest QIDO page body accepted. Default 64 MiB. */
   maxPageBytes?: number;
+  /** Further attempts after a transient failure (429/502/503/504, connection refused or reset). Default 2. */
+  retries?: number;
 }
 
 export interface RetrievedInstance {
@@ -61,6 +63,7 @@ export class DicomWebClient {
   private readonly pageSize: number;
   private readonly maxSearchResults: number;
   private readonly maxPageBytes: number;
+  private readonly retries: number;
 
   constructor(cfg: CloudConfig, deps: DicomWebClientDeps = {}) {
     this.base = cfg.dicomWebUrl.replace(/\/+$/, '');
@@ -69,6 +72,7 @@ export class DicomWebClient {
     this.pageSize = deps.pageSize ?? 200;
     this.maxSearchResults = deps.maxSearchResults ?? 100_000;
     this.maxPageBytes = deps.maxPageBytes ?? 64 * 1024 * 1024;
+    this.retries = Math.max(0, deps.retries ?? 2);
     this.auth = createAuthProvider(cfg.auth, { fetch: this.fetch, now: deps.now ?? Date.now, timeoutMs: cfg.requestTimeoutMs });
   }
 
@@ -258,23 +262,63 @@ export class DicomWebClient {
     }
   }
 
-  /** GET with credentials; after a 401, once more with a fresh token (when the credential can be renewed). */
+  /**
+   * GET with credentials. After a 401, once more with a fresh token (when the
+   * credential can be renewed). Transient answers — 429, 502, 503, 504 or a
+   * refused/reset connection — are tried again (GETs are safe, RFC 9110
+   * §9.2.1) up to `retries` times, after `Retry-After` (capped) or a short
+   * backoff; all within the request's timeout.
+   */
   private async send(url: string, accept: string, timer: RequestTimer): Promise<Response> {
+    let renewed = false;
     for (let attempt = 0; ; attempt++) {
       const auth = await this.auth.headers();
       let res: Response;
       try {
         res = await this.fetch(url, { headers: { Accept: accept, ...auth }, signal: timer.signal });
       } catch (error) {
-        throw networkError(error, timer);
+        const e = networkError(error, timer);
+        if (e.code === 'CLOUD_UNREACHABLE' && attempt < this.retries) {
+          await backoff(attempt, undefined, timer.signal);
+          continue;
+        }
+        throw e;
       }
-      if (res.status === 401 && attempt === 0 && this.auth.invalidate(auth)) {
+      if (res.status === 401 && !renewed && this.auth.invalidate(auth)) {
+        renewed = true;
         await res.body?.cancel().catch(() => undefined);
+        continue;
+      }
+      if (TRANSIENT.has(res.status) && attempt < this.retries) {
+        await res.body?.cancel().catch(() => undefined);
+        await backoff(attempt, res.headers.get('retry-after'), timer.signal);
+        if (timer.signal.aborted) throw networkError(timer.signal.reason, timer);
         continue;
       }
       return res;
     }
   }
+}
+
+/** Answers worth asking again: throttling and a gateway or service that is briefly unavailable. */
+const TRANSIENT = new Set([429, 502, 503, 504]);
+const MAX_RETRY_AFTER_MS = 5000;
+
+/** 250 ms, 1 s (× jitter), or the server's Retry-After seconds when it gives a small one. */
+function backoff(attempt: number, retryAfter: string | null | undefined, signal: AbortSignal): Promise<void> {
+  const seconds = retryAfter && /^\d{1,4}$/.test(retryAfter.trim()) ? Number(retryAfter) : undefined;
+  const base = seconds !== undefined ? Math.min(seconds * 1000, MAX_RETRY_AFTER_MS) : 250 * 4 ** attempt;
+  const ms = seconds !== undefined ? base : base * (0.75 + Math.random() / 2);
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve();
+    const done = () => {
+      clearTimeout(t);
+      signal.removeEventListener('abort', done);
+      resolve();
+    };
+    const t = setTimeout(done, ms);
+    signal.addEventListener('abort', done, { once: true });
+  });
 }
 
 // ------------------------------------------------------------ helpers
