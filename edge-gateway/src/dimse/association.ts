@@ -138,6 +138,8 @@ export class Association implements DimseAssociation {
   readonly closed: Promise<void>;
   /** How the association ended, once it has. */
   endedBy?: 'released' | 'aborted' | 'closed';
+  /** Reached the established state (hooks pair associationAccepted with associationClosed). */
+  private wasEstablished = false;
 
   private state: State;
   private readonly socket: Socket;
@@ -410,8 +412,11 @@ export class Association implements DimseAssociation {
     }
     this.roles = outcome.ac.userInformation.roles;
     this.peerMaxPduLength = rq.userInformation.maxPduLength;
-    this.state = 'established';
+    // No PDU is read before this returns, so nothing can arrive "established" too early.
     await this.writeRaw([encodePdu(outcome.ac)]);
+    if (this.state === 'closed') return;
+    this.state = 'established';
+    this.wasEstablished = true;
     this.startIdle();
     this.opts.logger.info('dimse association accepted', { host: this.peerAddress, callingAETitle: rq.callingAETitle, count: this.presentationContexts.length });
     this.opts.hooks?.associationAccepted?.(this);
@@ -431,6 +436,7 @@ export class Association implements DimseAssociation {
     this.roles = ac.userInformation.roles;
     this.peerMaxPduLength = ac.userInformation.maxPduLength;
     this.state = 'established';
+    this.wasEstablished = true;
     this.startIdle();
     this.establishedWaiter?.resolve();
   }
@@ -959,7 +965,7 @@ export class Association implements DimseAssociation {
     const inc = this.incoming;
     this.incoming = undefined;
     if (inc?.target) void inc.target.abort(err.message);
-    if (this.presentationContexts.length > 0 || this.opts.role === 'requestor') this.opts.hooks?.associationClosed?.(this, this.endedBy ?? 'closed');
+    if (this.wasEstablished) this.opts.hooks?.associationClosed?.(this, this.endedBy ?? 'closed');
   }
 }
 
