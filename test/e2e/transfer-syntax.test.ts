@@ -80,9 +80,11 @@ describe('transfer syntax negotiation and conversion', () => {
     expect(Buffer.compare(le, be)).toBe(0);
   });
 
-  it('a JPEG object: 406 for Explicit VR LE, served as stored for transfer-syntax=*', async () => {
+  it('a JPEG object: decoded for Explicit VR LE (the default, PS3.18 §8.7.3.4), served as stored for transfer-syntax=*', async () => {
     const url = await storeOne(read('JPEG-lossy.dcm'));
-    expect((await fetch(url, { headers: { Accept: 'multipart/related; type="application/dicom"' } })).status).toBe(406);
+    const decoded = await getParts(url, 'multipart/related; type="application/dicom"');
+    expect(decoded.status).toBe(200);
+    expect(decoded.parts[0]!.headers['content-type']).toBe('application/dicom; transfer-syntax=1.2.840.10008.1.2.1');
     expect((await getParts(url, 'multipart/related; type="application/dicom"; transfer-syntax=*')).status).toBe(200);
     const f = await getParts(`${url}/frames/1`, 'multipart/related; type="image/jpeg"');
     expect(f.status).toBe(200);

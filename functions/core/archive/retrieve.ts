@@ -11,6 +11,7 @@ import { concatBytes, zeroPreamble } from '../bytes';
 import type { DicomJsonDataset, DicomJsonElement } from '../dicom/json-model';
 import { Tag, TransferSyntax, UNCOMPRESSED_TRANSFER_SYNTAXES } from '../dicom/tags';
 import { transcodeNative } from '../dicom/transcode';
+import { transcodableTransferSyntaxes, transcodedInstance } from './transcoded';
 import type { ResourceUrls } from '../dicomweb/urls';
 
 export interface OutPart {
@@ -23,9 +24,13 @@ export function isNative(ts: string): boolean {
   return UNCOMPRESSED_TRANSFER_SYNTAXES.includes(ts);
 }
 
-/** Transfer syntaxes an instance can be served in without a codec. */
+/**
+ * Transfer syntaxes an instance can be served in: as stored, between native
+ * syntaxes, and through a codec (decoded, or re-encoded losslessly: transcoded.ts).
+ */
 export function servableTransferSyntaxes(record: InstanceRecord): string[] {
-  return isNative(record.transferSyntaxUID) ? [...UNCOMPRESSED_TRANSFER_SYNTAXES] : [record.transferSyntaxUID];
+  const plain = isNative(record.transferSyntaxUID) ? [...UNCOMPRESSED_TRANSFER_SYNTAXES] : [record.transferSyntaxUID];
+  return [...plain, ...transcodableTransferSyntaxes(record).filter((ts) => !plain.includes(ts))];
 }
 
 /** The syntaxes every one of `records` can be served in (for one multipart answer). */
@@ -48,7 +53,10 @@ export async function* instanceParts(ctx: ArchiveContext, records: InstanceRecor
     if (target === r.transferSyntaxUID) {
       yield { contentType, headers, body: zeroPreamble(await ctx.blobs.get(r.blobKey)) };
     } else {
-      if (!isNative(target) || !isNative(r.transferSyntaxUID)) throw new ArchiveError('NOT_ACCEPTABLE');
+      if (!isNative(target) || !isNative(r.transferSyntaxUID)) {
+        yield { contentType, headers, body: await transcodedInstance(ctx, r, target) };
+        continue;
+      }
       if (r.size > ctx.limits.maxTranscodeBytes) throw new ArchiveError('NOT_ACCEPTABLE', 'object too large to convert; ask for transfer-syntax=*');
       const bytes = await ctx.blobs.getBytes(r.blobKey);
       yield { contentType, headers, body: transcodeNative(bytes, target) };

@@ -76,6 +76,17 @@ export function canEncode(ts: string): boolean {
   return ts in ENCODERS;
 }
 
+/**
+ * Most bits per sample each encoder keeps losslessly: JPEG lossless, JPEG-LS
+ * and the JPEG 2000 family as built here take at most 16 (a 32-bit frame comes
+ * back altered); RLE takes 32 (PS3.5 G.2: up to 15 byte segments).
+ */
+const ENCODER_MAX_BITS: Record<string, number> = { [TS.RLELossless]: 32 };
+
+export function canEncodeBits(ts: string, bitsAllocated: number): boolean {
+  return canEncode(ts) && bitsAllocated <= (ENCODER_MAX_BITS[ts] ?? 16);
+}
+
 export interface CodecOptions {
   /** Where the codecs' .wasm file is; default: beside the dcmjs-codecs module (or the bundle). */
   wasmPath?: string;
@@ -199,6 +210,7 @@ export function encodedPhotometric(ts: string, decoded: string): string {
 export async function encodeFrame(ts: string, frame: DecodedFrame, d: PixelDescription): Promise<Uint8Array> {
   const encode = ENCODERS[ts];
   if (!encode) throw new ImagingError('UNSUPPORTED_TRANSFER_SYNTAX', `no encoder for transfer syntax ${ts}`);
+  if (!canEncodeBits(ts, frame.bitsAllocated)) throw new ImagingError('UNSUPPORTED_TRANSFER_SYNTAX', `${ts} does not hold ${frame.bitsAllocated}-bit samples losslessly`);
   await loadCodecs();
   const context = new Context({
     width: d.columns,
