@@ -43,7 +43,22 @@ beforeAll(async () => {
   client = new DicomWebClient({ dicomWebUrl: archive.dicomWebUrl, auth: { kind: 'none' }, requestTimeoutMs: 10_000 }, { pageSize: 2 });
   ctA = ctSeries({ count: 3, rows: 16, columns: 16, studyInstanceUID: studyA, seriesInstanceUID: seriesA, patient: p1, studyDate: '20240105', studyDescription: 'SYNTH CHEST CT' });
   mrB = mrInstance({ patient: p1, studyDate: '20240310', rows: 16, columns: 16, transferSyntaxUID: TS.ImplicitVRLittleEndian });
-  crC = crInstance({ patient: p2, studyDate: '20230620', rows: 16, columns: 16 });
+  crC = crInstance({
+    patient: p2,
+    studyDate: '20230620',
+    rows: 16,
+    columns: 16,
+    extra: {
+      // Procedure Code Sequence (study level): two coded items
+      '00081032': {
+        vr: 'SQ',
+        Value: [
+          { '00080100': { vr: 'SH', Value: ['SYN-CHEST'] }, '00080102': { vr: 'SH', Value: ['99SYN'] }, '00080104': { vr: 'LO', Value: ['Synthetic chest'] } },
+          { '00080100': { vr: 'SH', Value: ['SYN-PA'] }, '00080102': { vr: 'SH', Value: ['99SYN'] }, '00080104': { vr: 'LO', Value: ['Synthetic PA view'] } },
+        ],
+      },
+    },
+  });
   mrD = mrInstance({ patient: p3, studyDate: '20220101', rows: 16, columns: 16 });
   crE = crInstance({ patient: p4, studyDate: '20221231', rows: 16, columns: 16, transferSyntaxUID: TS.ExplicitVRBigEndian });
   const res = await stow(archive.dicomWebUrl, [...ctA, mrB, crC, mrD, crE].map((i) => i.bytes));
@@ -123,6 +138,24 @@ describe('STUDY level (Study Root)', () => {
     expect(c['00100020']).toEqual({ vr: 'LO', Value: [p2.id] });
     expect(v(c, '00080050')).toMatch(/^SYNACC\d{6}$/);
     expect(c['00321032']).toEqual({ vr: 'PN' });
+  });
+
+  test('sequence keys are return keys: items as stored, limited to the requested item keys; an empty sequence key returns whole items', async () => {
+    const rs = await find('STUDY', ident([['00080052', 'CS', 'STUDY'], ['0020000D', 'UI', crC.studyInstanceUID], ['00081032', 'SQ', { '00080100': { vr: 'SH' }, '00080104': { vr: 'LO' } }]]));
+    expect(rs).toHaveLength(1);
+    expect(rs[0]!['00081032']).toEqual({
+      vr: 'SQ',
+      Value: [
+        { '00080100': { vr: 'SH', Value: ['SYN-CHEST'] }, '00080104': { vr: 'LO', Value: ['Synthetic chest'] } },
+        { '00080100': { vr: 'SH', Value: ['SYN-PA'] }, '00080104': { vr: 'LO', Value: ['Synthetic PA view'] } },
+      ],
+    });
+    const whole = await find('STUDY', ident([['00080052', 'CS', 'STUDY'], ['0020000D', 'UI', crC.studyInstanceUID], ['00081032', 'SQ']]));
+    expect((whole[0]!['00081032']!.Value as DicomJsonDataset[])[1]).toEqual({ '00080100': { vr: 'SH', Value: ['SYN-PA'] }, '00080102': { vr: 'SH', Value: ['99SYN'] }, '00080104': { vr: 'LO', Value: ['Synthetic PA view'] } });
+    // A study without the sequence answers it empty; a value inside the item does not filter (no Sequence Matching).
+    const others = await find('STUDY', ident([['00080052', 'CS', 'STUDY'], ['0020000D', 'UI', studyA, crC.studyInstanceUID], ['00081032', 'SQ', { '00080100': { vr: 'SH', Value: ['NOPE'] } }]]));
+    expect(others).toHaveLength(2);
+    expect(others.find((r) => v(r, '0020000D') === studyA)!['00081032']).toEqual({ vr: 'SQ' });
   });
 
   test('ModalitiesInStudy matching (any-of list)', async () => {
