@@ -117,7 +117,8 @@ export async function createDimseServer(options: DimseServerOptions): Promise<Di
 
   let server: net.Server;
   if (options.tls) {
-    server = tls.createServer(options.tls, (socket) => onConnection(socket, true));
+    // The handshake is bounded like the A-ASSOCIATE-RQ that follows it (ARTIM), not Node's default 120 s.
+    server = tls.createServer({ handshakeTimeout: options.artimTimeoutMs, ...options.tls }, (socket) => onConnection(socket, true));
     // Handshake failures (plain DICOM on a TLS port, bad client cert) must not take the server down.
     server.on('tlsClientError', (e, socket) => {
       logger.info('dimse TLS handshake failed', { host: normalizeAddress(socket.remoteAddress ?? ''), reason: e.message });
