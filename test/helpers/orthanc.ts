@@ -41,6 +41,8 @@ export interface RunningOrthanc {
   dicomPort: number;
   httpUrl: string;
   dir: string;
+  /** Process id of the Orthanc server (e.g. to read its memory use from /proc). */
+  pid: number;
   /** Orthanc's REST API; throws on a non-2xx answer (with Orthanc's message). */
   rest<T = unknown>(method: string, urlPath: string, body?: unknown): Promise<T>;
   addModality(id: string, modality: OrthancModality): Promise<void>;
@@ -153,6 +155,7 @@ export async function startOrthanc(options: OrthancOptions = {}): Promise<Runnin
     dicomPort,
     httpUrl,
     dir: tmp.dir,
+    pid: child.pid ?? -1,
     rest,
     addModality: async (id, m) => {
       await rest('PUT', `/modalities/${encodeURIComponent(id)}`, modalityEntry(m));

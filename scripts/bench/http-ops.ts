@@ -1,0 +1,99 @@
+/**
+ * The DICOMweb requests of the benchmark, the same for both systems: STOW
+ * of one instance per request (what an edge gateway sends), GETs whose body
+ * is read to the end (bytes counted, not kept), and a streamed STOW of a
+ * file too big to hold in memory.
+ */
+import * as fs from 'node:fs';
+import { Readable } from 'node:stream';
+
+const BOUNDARY = 'BENCH-7b1d5f3e9a2c4b80';
+export const STOW_CONTENT_TYPE = `multipart/related; type="application/dicom"; boundary=${BOUNDARY}`;
+const HEAD = Buffer.from(`--${BOUNDARY}\r\nContent-Type: application/dicom\r\n\r\n`);
+const TAIL = Buffer.from(`\r\n--${BOUNDARY}--\r\n`);
+
+/** multipart/related body carrying one instance. */
+export function stowBody(instance: Uint8Array): Buffer {
+  return Buffer.concat([HEAD, instance, TAIL]);
+}
+
+export class BenchHttpError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'BenchHttpError';
+  }
+}
+
+/** POST one instance to {base}/studies; throws unless the answer is 200 (all stored). */
+export async function stowOne(base: string, instance: Uint8Array): Promise<void> {
+  const res = await fetch(`${base}/studies`, {
+    method: 'POST',
+    body: stowBody(instance) as unknown as BodyInit,
+    headers: { 'Content-Type': STOW_CONTENT_TYPE, Accept: 'application/dicom+json' },
+  });
+  const text = await res.text();
+  if (res.status !== 200) throw new BenchHttpError(`STOW ${base}: ${res.status} ${text.slice(0, 300)}`);
+}
+
+/** STOW a file streamed from disk (constant memory on the client side). */
+export async function stowFileStreamed(base: string, file: string): Promise<void> {
+  async function* body(): AsyncGenerator<Uint8Array> {
+    yield HEAD;
+    for await (const chunk of fs.createReadStream(file, { highWaterMark: 1 << 20 })) yield chunk as Buffer;
+    yield TAIL;
+  }
+  const res = await fetch(`${base}/studies`, {
+    method: 'POST',
+    body: Readable.toWeb(Readable.from(body())) as unknown as BodyInit,
+    headers: { 'Content-Type': STOW_CONTENT_TYPE, Accept: 'application/dicom+json' },
+    duplex: 'half',
+  } as RequestInit);
+  const text = await res.text();
+  if (res.status !== 200) throw new BenchHttpError(`STOW (streamed) ${base}: ${res.status} ${text.slice(0, 300)}`);
+}
+
+/** GET, read the body to the end; returns its length. Throws unless 200. */
+export async function getBytes(url: string, accept: string): Promise<number> {
+  const res = await fetch(url, { headers: { Accept: accept } });
+  if (res.status !== 200) throw new BenchHttpError(`GET ${url}: ${res.status} ${(await res.text()).slice(0, 300)}`);
+  let n = 0;
+  for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) n += chunk.byteLength;
+  return n;
+}
+
+/** GET a DICOM JSON answer; returns the parsed array. */
+export async function getJsonArray(url: string): Promise<unknown[]> {
+  const res = await fetch(url, { headers: { Accept: 'application/dicom+json' } });
+  const text = await res.text();
+  if (res.status === 204) return [];
+  if (res.status !== 200) throw new BenchHttpError(`GET ${url}: ${res.status} ${text.slice(0, 300)}`);
+  const json = JSON.parse(text) as unknown;
+  if (!Array.isArray(json)) throw new BenchHttpError(`GET ${url}: not a JSON array`);
+  return json;
+}
+
+/** Seconds taken by fn. */
+export async function timed(fn: () => Promise<unknown>): Promise<number> {
+  const t = performance.now();
+  await fn();
+  return (performance.now() - t) / 1000;
+}
+
+/**
+ * Store `files` with `clients` concurrent clients, each sending one instance
+ * per request, one request at a time (a shared queue). Returns seconds.
+ */
+export async function stowFiles(base: string, files: readonly Uint8Array[], clients: number): Promise<number> {
+  let next = 0;
+  return timed(() =>
+    Promise.all(
+      Array.from({ length: clients }, async () => {
+        for (;;) {
+          const i = next++;
+          if (i >= files.length) return;
+          await stowOne(base, files[i]!);
+        }
+      }),
+    ),
+  );
+}
