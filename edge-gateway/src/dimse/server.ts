@@ -127,6 +127,8 @@ export async function createDimseServer(options: DimseServerOptions): Promise<Di
   } else {
     server = net.createServer((socket) => onConnection(socket, false));
   }
+  // Sockets still in the TLS handshake are not in `associations` yet: the server itself bounds them all.
+  server.maxConnections = maxConnections;
   server.on('error', (e) => logger.error('dimse server error', { reason: e.message }));
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
