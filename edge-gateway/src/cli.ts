@@ -5,6 +5,7 @@
  *   tsx edge-gateway/src/cli.ts status  [--config gateway.json] [--json]   queue counts, oldest age, quarantine reasons
  *   tsx edge-gateway/src/cli.ts import  [--config gateway.json] [--wait] [--again] <dir | DICOMDIR>
  *   tsx edge-gateway/src/cli.ts drain   [--config gateway.json] [--until-empty]   spool + uploader only
+ *   tsx edge-gateway/src/cli.ts requeue [--config gateway.json] (--all | <id>...) quarantined entries back to the queue
  *
  * The config file defaults to $GATEWAY_CONFIG, then ./gateway.json.
  * Exit codes: 0 ok; 1 some files failed / were quarantined; 2 usage or configuration error.
@@ -27,7 +28,8 @@ const USAGE = `usage: gateway <command> [--config FILE]
   import [--wait] [--again] <dir|DICOMDIR>
                                copy Part 10 files into the spool (--wait: until uploaded;
                                --again: also instances the spool already holds)
-  drain [--until-empty]        upload what the spool holds, without accepting DIMSE`;
+  drain [--until-empty]        upload what the spool holds, without accepting DIMSE
+  requeue (--all | <id>...)    send quarantined entries again (after fixing the cause)`;
 
 class UsageError extends Error {}
 
@@ -178,6 +180,17 @@ async function cmdDrain(config: GatewayConfig, untilEmpty: boolean): Promise<num
   }
 }
 
+async function cmdRequeue(config: GatewayConfig, ids: string[] | undefined): Promise<number> {
+  const spool = await Spool.open(config.spool, { role: 'producer' });
+  try {
+    const moved = await spool.requeueQuarantined(ids);
+    process.stdout.write(`requeued ${moved.length} quarantined entr${moved.length === 1 ? 'y' : 'ies'}\n`);
+    return ids && moved.length < ids.length ? 1 : 0;
+  } finally {
+    await spool.close();
+  }
+}
+
 export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   try {
@@ -194,9 +207,11 @@ export async function main(argv: string[]): Promise<number> {
         wait: { type: 'boolean' },
         again: { type: 'boolean' },
         'until-empty': { type: 'boolean' },
+        all: { type: 'boolean' },
       },
     });
-    if (!['run', 'status', 'import', 'drain'].includes(command)) throw new UsageError(`unknown command ${command}`);
+    if (!['run', 'status', 'import', 'drain', 'requeue'].includes(command)) throw new UsageError(`unknown command ${command}`);
+    if (command === 'requeue' && Boolean(values.all) === positionals.length > 0) throw new UsageError('requeue needs --all or entry ids (from status --json or the quarantine/ directory)');
     if (command === 'import' && positionals.length !== 1) throw new UsageError('import needs exactly one directory or DICOMDIR');
     const config = loadConfig(configPath(values.config));
     switch (command) {
@@ -208,6 +223,8 @@ export async function main(argv: string[]): Promise<number> {
         return await cmdImport(config, positionals[0]!, { wait: Boolean(values.wait), again: Boolean(values.again) });
       case 'drain':
         return await cmdDrain(config, Boolean(values['until-empty']));
+      case 'requeue':
+        return await cmdRequeue(config, values.all ? undefined : positionals);
       default:
         throw new UsageError(`unknown command ${command}`);
     }

@@ -19,7 +19,6 @@ import { getJson, withZeroPreamble, getParts } from '../helpers/archive';
 import { PROJECT_ROOT } from '../helpers/paths';
 import { makeTempDir } from '../helpers/tmp';
 
-const TSX = path.join(PROJECT_ROOT, 'node_modules', '.bin', 'tsx');
 const CLI = path.join(PROJECT_ROOT, 'edge-gateway', 'src', 'cli.ts');
 
 function writeTree(root: string, layout: Record<string, Uint8Array | string>): void {
@@ -32,7 +31,7 @@ function writeTree(root: string, layout: Record<string, Uint8Array | string>): v
 
 function run(args: string[], env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    const child = spawn(TSX, [CLI, ...args], { cwd: PROJECT_ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, ['--import', 'tsx', CLI, ...args], { cwd: PROJECT_ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d) => (stdout += d));
@@ -208,6 +207,20 @@ describe('CLI: import --wait and status, into the embedded archive', () => {
     const text = await run(['status', '--config', configFile]);
     expect(text.stdout).toContain('queued 0  inflight 0  done 6  quarantine 0');
 
+    // A quarantined entry: status lists its reason; requeue sends it back to the queue.
+    const spool = await Spool.open({ dir: path.join(tmp.dir, 'spool'), fsync: false, ackMode: 'spool', doneRetentionMs: 3600_000 });
+    const w = await spool.createIncoming();
+    await w.write(series[0]!.bytes);
+    await w.commit({ sopInstanceUID: '1.2.826.0.1.3680043.10.1234.88.1', sopClassUID: series[0]!.sopClassUID, transferSyntaxUID: series[0]!.transferSyntaxUID });
+    const quarantined = await spool.quarantine((await spool.claimNext())!, 'STOW FailureReason 0xA900');
+    await spool.close();
+    const withReason = await run(['status', '--config', configFile]);
+    expect(withReason.stdout).toContain('quarantine 1');
+    expect(withReason.stdout).toMatch(/ +1 {2}STOW FailureReason 0xA900/);
+    const requeued = await run(['requeue', '--config', configFile, quarantined.id]);
+    expect(requeued).toMatchObject({ code: 0, stdout: 'requeued 1 quarantined entry\n' });
+    expect(JSON.parse((await run(['status', '--config', configFile, '--json'])).stdout).counts).toMatchObject({ queued: 1, quarantine: 0 });
+
     // A file that fails makes the exit code non-zero.
     writeTree(root, { 'bad.dcm': missingTransferSyntax() });
     const failed = await run(['import', '--config', configFile, root]);
@@ -222,6 +235,9 @@ describe('CLI: import --wait and status, into the embedded archive', () => {
     const usage = await run(['import', '--config', path.join(tmp.dir, 'absent.json')]);
     expect(usage.code).toBe(2);
     expect(usage.stderr).toContain('import needs exactly one directory or DICOMDIR');
+    const requeue = await run(['requeue', '--config', path.join(tmp.dir, 'absent.json')]);
+    expect(requeue.code).toBe(2);
+    expect(requeue.stderr).toContain('requeue needs --all or entry ids');
     const unknown = await run(['frobnicate']);
     expect(unknown.code).toBe(2);
     expect(unknown.stderr).toContain('usage: gateway');

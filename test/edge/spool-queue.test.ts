@@ -125,6 +125,22 @@ describe('spool', () => {
     expect(Date.parse(onDisk.notBefore)).toBeGreaterThan(Date.now());
   });
 
+  test('quarantined entries can be sent again (operator action), also from a producer', async () => {
+    const owner = await openSpool();
+    const a = await spoolFile(owner, 1);
+    const b = await spoolFile(owner, 2);
+    await owner.quarantine((await owner.claimNext())!, 'HTTP 403 FORBIDDEN');
+    await owner.quarantine((await owner.claimNext())!, 'STOW FailureReason 0xA900');
+    const producer = await openSpool({ role: 'producer' });
+    expect(await producer.requeueQuarantined([b.id, 'not-an-id'])).toEqual([b.id]);
+    expect(ls(cfg.dir, 'quarantine')).toEqual([a.id]);
+    expect(await owner.get(b.id)).toMatchObject({ state: 'queued', attempts: 0, reason: 'previously STOW FailureReason 0xA900' });
+    await owner.rescan();
+    expect((await owner.claimNext())!.id).toBe(b.id);
+    expect(await owner.requeueQuarantined()).toEqual([a.id]);
+    expect((await owner.claimNext())!.id).toBe(a.id);
+  });
+
   test('recovery after a crash: inflight → queued, dead writers’ incoming deleted, leftovers reconciled', async () => {
     let spool = await openSpool();
     const a = await spoolFile(spool, 1);

@@ -431,6 +431,40 @@ export class Spool {
     return q;
   }
 
+  /**
+   * Operator action: send quarantined entries again (after fixing the cause,
+   * e.g. a study deleted in the archive or a permission granted). Attempts are
+   * reset; the old reason is kept as `previously …`. Works from a producer too:
+   * the owner finds the entries by its rescan. Entries without their file are
+   * left where they are. Returns the ids moved.
+   */
+  async requeueQuarantined(ids?: string[]): Promise<string[]> {
+    if (this.closed) throw new SpoolError('SPOOL_CLOSED', 'the spool is closed');
+    const candidates = ids ?? (await listDir(path.join(this.dir, 'quarantine'))).sort();
+    const moved: string[] = [];
+    for (const id of candidates) {
+      if (!ID.test(id)) continue;
+      const entry = this.entry('quarantine', id);
+      const record = await readRecord(path.join(entry, RECORD));
+      if (!record || !fs.existsSync(path.join(entry, FILE))) continue;
+      const next: SpoolRecord = { ...record, state: 'queued', attempts: 0, reason: `previously ${record.reason ?? 'quarantined'}`.slice(0, 500) };
+      delete next.notBefore;
+      delete next.settledAt;
+      delete next.route;
+      await writeFileAtomic(path.join(entry, RECORD), JSON.stringify(next), this.config.fsync);
+      try {
+        await renameDurable(entry, this.entry('queued', id), this.config.fsync);
+      } catch (e) {
+        if (isErrno(e, 'ENOENT')) continue; // someone else moved it
+        throw e;
+      }
+      moved.push(id);
+      if (this.owner) this.addQueued(next);
+      else this.bySop.set(next.sopInstanceUID, { id, state: 'queued' });
+    }
+    return moved;
+  }
+
   /** A record in any state, by id. */
   async get(id: string): Promise<SpoolRecord | undefined> {
     if (!isSpoolId(id)) return undefined;
