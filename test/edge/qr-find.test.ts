@@ -388,3 +388,27 @@ describe('SCP statuses when the archive cannot be asked', () => {
     expect(await get(ctx(SopClass.StudyRootGet), ident([['00080052', 'CS', 'PATIENT']]), noPending, new AbortController().signal)).toMatchObject({ status: 0xa900 });
   });
 });
+
+describe('logs', () => {
+  test('the services log outcomes and codes, never names, IDs or UIDs of patients and studies', async () => {
+    const lines: string[] = [];
+    const logger = {
+      info: (m: string, f?: object) => void lines.push(JSON.stringify([m, f])),
+      warn: (m: string, f?: object) => void lines.push(JSON.stringify([m, f])),
+      error: (m: string, f?: object) => void lines.push(JSON.stringify([m, f])),
+      debug: (m: string, f?: object) => void lines.push(JSON.stringify([m, f])),
+    };
+    const ctx = (abstractSyntax: string, moveDestination?: string) =>
+      ({ presentationContext: { id: 1, abstractSyntax, transferSyntax: '1.2.840.10008.1.2.1' }, command: { commandField: 0x21, messageID: 1, commandDataSetType: 0, moveDestination }, association: { peerAETitle: 'SCU' } }) as never;
+    const signal = new AbortController().signal;
+    const find = createFindService({ client, aeTitle: AE, logger });
+    const pending = { pending: async () => undefined };
+    await find(ctx(SopClass.PatientRootFind), ident([['00080052', 'CS', 'STUDY'], ['00100020', 'LO', p2.id], ['00100010', 'PN', { Alphabetic: 'Buc^J*' }], ['0020000D', 'UI']]), pending, signal);
+    await find(ctx(SopClass.StudyRootFind), ident([['00080052', 'CS', 'STUDY'], ['00100010', 'PN', { Alphabetic: 'Buc^Jérôme' }], ['00080020', 'DA', '2024-13-99']]), pending, signal);
+    const move = createMoveService({ client, aeTitle: AE, destinations: {}, logger });
+    await move(ctx(SopClass.StudyRootMove, 'NOWHERE'), ident([['00080052', 'CS', 'STUDY'], ['0020000D', 'UI', crC.studyInstanceUID]]), pending, signal);
+    expect(lines.length).toBeGreaterThanOrEqual(3);
+    const text = lines.join('\n');
+    for (const secret of [p2.id, 'Buc', 'Jérôme', crC.studyInstanceUID, crC.sopInstanceUID, '2024-13-99']) expect(text).not.toContain(secret);
+  });
+});
