@@ -267,6 +267,20 @@ describe('spool', () => {
     expect((await spoolFile(roomy, 1)).state).toBe('queued');
   });
 
+  test('a large instance that would fill the disk is refused while it arrives; the writer can abort cleanly', async () => {
+    const spool = await openSpool({}, { ...cfg, fsync: false, minFreeBytes: 1024 * 1024 });
+    let free = 10 * 1024 * 1024 * 1024;
+    jest.spyOn(spool, 'freeBytes').mockImplementation(async () => free);
+    const w = await spool.createIncoming();
+    const chunk = new Uint8Array(16 * 1024 * 1024);
+    for (let i = 0; i < 4; i++) await w.write(chunk);
+    free = 100 * 1024; // the disk filled up meanwhile (other writers)
+    await expect(w.write(chunk)).rejects.toMatchObject({ code: 'SPOOL_FULL' });
+    await w.abort();
+    expect(await spool.stats()).toEqual({ incoming: 0, queued: 0, inflight: 0, done: 0, quarantine: 0 });
+    await expect(spool.createIncoming()).rejects.toMatchObject({ code: 'SPOOL_FULL' });
+  });
+
   test('without fsync the same transitions happen', async () => {
     const spool = await openSpool({}, { ...cfg, fsync: false });
     const r = await spoolFile(spool, 1);

@@ -85,6 +85,8 @@ export class SpoolError extends Error {
 
 export const SPOOL_STATES: readonly SpoolState[] = ['queued', 'inflight', 'done', 'quarantine'];
 const FILE = 'instance.dcm';
+/** Free space is checked again after every this many bytes written to one incoming file. */
+const SPACE_CHECK_BYTES = 64 * 1024 * 1024;
 const RECORD = 'record.json';
 const LOCK = 'spool.lock';
 const ID = /^[0-9a-z]{9}-[0-9a-z]{4}-[0-9a-f]{8}$/;
@@ -258,6 +260,7 @@ export class Spool {
     const file = path.join(dir, FILE);
     const handle = await fsp.open(file, 'wx', 0o600);
     let size = 0;
+    let checkedAt = 0;
     let finished = false;
     const cfg = this.config;
     const spool = this;
@@ -269,6 +272,13 @@ export class Spool {
       path: file,
       async write(chunk: Uint8Array) {
         if (finished) throw new SpoolError('SPOOL_WRITER_DONE', 'this incoming file is already committed or aborted');
+        // One instance can be gigabytes (whole-slide images): keep an eye on the disk while it
+        // arrives, with half the floor as margin so an instance that started can usually finish.
+        if (size - checkedAt >= SPACE_CHECK_BYTES) {
+          checkedAt = size;
+          const min = cfg.minFreeBytes ?? 0;
+          if (min > 0 && (await spool.freeBytes()) < min / 2) throw new SpoolError('SPOOL_FULL', 'the spool file system is running out of space');
+        }
         let off = 0;
         while (off < chunk.byteLength) {
           const { bytesWritten } = await handle.write(chunk, off, chunk.byteLength - off);
