@@ -57,7 +57,12 @@ export interface CommitmentServiceOptions {
   destinations: Record<string, RemoteNodeConfig>;
   /** Give up waiting and report failures after this long (default 10 minutes). */
   timeoutMs?: number;
-  /** How often to look again for instances not yet in the archive (default 2 s). */
+  /**
+   * First wait before looking again for instances not yet in the archive
+   * (default 2 s); it doubles each round up to 30 s — instances the gateway
+   * did not upload itself are looked up with an unscoped QIDO, which costs the
+   * archive a scan (it has no index by SOP Instance UID alone).
+   */
   pollMs?: number;
   /** Most references in one request (default 10 000). */
   maxReferences?: number;
@@ -117,13 +122,15 @@ export function createCommitmentService(options: CommitmentServiceOptions): Comm
     const deadline = Date.now() + timeoutMs;
     let outstanding = refs;
     const success: Reference[] = [];
+    let wait = pollMs;
     for (;;) {
       const present = await committed(outstanding);
       const still: Reference[] = [];
       for (const ref of outstanding) (present.has(ref.sopInstanceUID) ? success : still).push(ref);
       outstanding = still;
       if (outstanding.length === 0 || Date.now() >= deadline || stop.signal.aborted) break;
-      await sleep(Math.min(pollMs, Math.max(0, deadline - Date.now())), stop.signal);
+      await sleep(Math.min(wait, Math.max(0, deadline - Date.now())), stop.signal);
+      wait = Math.min(wait * 2, Math.max(pollMs, MAX_POLL_MS));
     }
     const eventInformation: DicomJsonDataset = {
       [Tags.TransactionUID]: { vr: 'UI', Value: [transactionUID] },
@@ -234,6 +241,7 @@ function referenceOf(v: DicomJsonValue): Reference | undefined {
 }
 
 const REPORT_RESPONSE_MS = 60_000;
+const MAX_POLL_MS = 30_000;
 
 function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
   return new Promise<T>((resolve, reject) => {
