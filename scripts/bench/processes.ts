@@ -70,7 +70,9 @@ export interface ArchiveProcess {
 /** Start the bundled embedded archive on a free loopback port over `dataDir`. */
 export async function startArchiveProcess(bundle: string, dataDir: string, nodeBin = process.execPath): Promise<ArchiveProcess> {
   fs.mkdirSync(dataDir, { recursive: true });
-  const child: ChildProcess = spawn(nodeBin, ['--no-warnings', bundle, dataDir], { stdio: ['pipe', 'pipe', 'pipe'] });
+  // BENCH_CPU_PROF=DIR: write a V8 CPU profile of each archive process there (open in Chrome DevTools) — where the time goes.
+  const profile = process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${path.resolve(process.env.BENCH_CPU_PROF)}`] : [];
+  const child: ChildProcess = spawn(nodeBin, ['--no-warnings', ...profile, bundle, dataDir], { stdio: ['pipe', 'pipe', 'pipe'] });
   let stderr = '';
   child.stderr?.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-20_000)));
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));

@@ -10,6 +10,25 @@ import { advantage, verdict, type Summary } from './stats';
 export const BENCH_MARKERS = { start: '<!-- bench:start -->', end: '<!-- bench:end -->' } as const;
 export const COST_MARKERS = { start: '<!-- bench-cost:start -->', end: '<!-- bench-cost:end -->' } as const;
 
+/**
+ * Results of a partial run (figures `measured` only) merged into the last
+ * full one: its rows, fills and cost replace those of the same figures, the
+ * rest is kept and a note says which figures are newer.
+ */
+export function mergeResults(previous: BenchResults, partial: BenchResults, measured: number[]): BenchResults {
+  const fresh = new Set(measured);
+  const rows = [...previous.rows.filter((r) => !fresh.has(r.figure)), ...partial.rows].sort((a, b) => a.figure - b.figure);
+  const fills = fresh.has(2) ? partial.fills : previous.fills;
+  return {
+    ...previous,
+    rows,
+    fills,
+    cost: fresh.has(7) ? partial.cost : previous.cost,
+    versions: { ...previous.versions, ...partial.versions },
+    notes: [...previous.notes.filter((n) => !n.startsWith('Figure(s) ')), `Figure(s) ${measured.join(', ')} re-measured on ${partial.generatedAt.slice(0, 16).replace('T', ' ')} UTC (${partial.mode} run, ${partial.runs} runs); the others are from ${previous.generatedAt.slice(0, 16).replace('T', ' ')} UTC.`, ...partial.notes.filter((n) => !previous.notes.includes(n))],
+  };
+}
+
 /** Replace the text between the markers (markers kept), or append the marked block at the end. */
 export function replaceBlock(doc: string, markers: { start: string; end: string }, block: string): string {
   const marked = `${markers.start}\n${block.trim()}\n${markers.end}`;

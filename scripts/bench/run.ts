@@ -1,5 +1,9 @@
 /**
- * `npm run bench [-- --quick] [--runs N] [--only 1,2,3,4,5,7] [--scales 10000,100000]`
+ * `npm run bench [-- --quick] [--runs N] [--only 1,2,3,4,5,7] [--scales 10000,100000] [--instances-per-study 1]`
+ *
+ * The 1M-instance index: `--only 2 --scales 100000 --instances-per-study 10`
+ * (Orthanc's fill goes through its REST API at ~150–300 instances/s here,
+ * so its first run takes one to two hours; the fills are cached).
  *
  * Benchmarks the archive side by side with Debian's Orthanc + DICOMweb
  * plugin (installed with apt-get when missing) on this machine, and writes
@@ -18,7 +22,7 @@ import { FULL_SIZES, QUICK_SIZES, ensureDataset, ingestSet } from './dataset';
 import { figureGatewayStore, figureMemory, figureQido, figureStow, figureWadoAndMove, type BenchContext } from './figures';
 import { ensureOrthancInstalled } from './orthanc-peer';
 import { bundleArchiveChild } from './processes';
-import { BENCH_MARKERS, COST_MARKERS, renderBenchBlock, renderCostBlock, replaceBlock } from './report';
+import { BENCH_MARKERS, COST_MARKERS, mergeResults, renderBenchBlock, renderCostBlock, replaceBlock } from './report';
 import type { BenchResults } from './results';
 import { summarize } from './stats';
 
@@ -40,6 +44,7 @@ async function main(): Promise<void> {
       runs: { type: 'string' },
       only: { type: 'string' },
       scales: { type: 'string' },
+      'instances-per-study': { type: 'string', default: '1' },
       'out-dir': { type: 'string', default: path.join(ROOT, 'docs') },
       'cache-dir': { type: 'string', default: path.join(ROOT, 'data', 'bench', 'cache') },
       note: { type: 'string', multiple: true },
@@ -47,7 +52,7 @@ async function main(): Promise<void> {
     },
   });
   if (values.help) {
-    console.log('usage: npm run bench -- [--quick] [--runs N] [--only 1,2,3,4,5,7] [--scales 10000,100000] [--note TEXT]');
+    console.log('usage: npm run bench -- [--quick] [--runs N] [--only 1,2,3,4,5,7] [--scales 10000,100000] [--instances-per-study 1] [--note TEXT]');
     return;
   }
   const quick = values.quick!;
@@ -68,6 +73,7 @@ async function main(): Promise<void> {
   const ctx: BenchContext = {
     quick,
     runs,
+    instancesPerStudy: Number(values['instances-per-study']),
     dataset,
     workDir,
     cacheDir,
@@ -135,7 +141,7 @@ async function main(): Promise<void> {
         `${dataset.sizes.mrImages} MR 256×256, ${dataset.sizes.crImages} CR/DX 1024×880, a ${dataset.sizes.multiFrameFrames}-frame 512×512 multi-frame, ` +
         `${dataset.sizes.compressedSlices} CT slices each as RLE (dcmcrle) and JPEG Lossless SV1 (dcmcjpeg) with new UIDs, and a ${dataset.sizes.largeMb} MiB multi-frame. ` +
         `Figure 1 stores ${ingest.length} of them (${(ingest.reduce((n, f) => n + f.bytes, 0) / 1e6).toFixed(0)} MB: half the CT series and every other group but the large one) into a fresh archive / a fresh Orthanc each run. ` +
-        `Figure 2 searches indexes of small synthetic studies (one instance each; patients, names, dates and modalities drawn per study, scripts/bench/index-fill.ts), ${scales.map((s) => s.toLocaleString('en-US')).join(' and ')} studies.`,
+        `Figure 2 searches indexes of small synthetic studies (${ctx.instancesPerStudy} instance(s) each; patients, names, dates and modalities drawn per study, scripts/bench/index-fill.ts), ${scales.map((s) => s.toLocaleString('en-US')).join(' and ')} studies.`,
       bytes: ingest.reduce((n, f) => n + f.bytes, 0),
     },
     fills: ctx.fills,
@@ -147,6 +153,8 @@ async function main(): Promise<void> {
   const outDir = values['out-dir']!;
   const jsonFile = path.join(outDir, 'benchmarks.json');
   const previous = fs.existsSync(jsonFile) ? (JSON.parse(fs.readFileSync(jsonFile, 'utf8')) as Record<string, unknown>) : {};
+  // A partial run (--only) updates its own rows and keeps the others from the last run.
+  if (values.only && previous.sideBySide) Object.assign(results, mergeResults(previous.sideBySide as BenchResults, results, [...only]));
   fs.writeFileSync(jsonFile, `${JSON.stringify({ ...previous, sideBySide: results }, null, 2)}\n`);
   const md = path.join(outDir, 'benchmarks.md');
   fs.writeFileSync(md, replaceBlock(fs.existsSync(md) ? fs.readFileSync(md, 'utf8') : '# Benchmarks\n', BENCH_MARKERS, renderBenchBlock(results)));

@@ -1,4 +1,4 @@
-import { BENCH_MARKERS, fmt, fmtSummary, renderBenchBlock, renderFigureTable, replaceBlock } from '../../scripts/bench/report';
+import { BENCH_MARKERS, fmt, fmtSummary, mergeResults, renderBenchBlock, renderFigureTable, replaceBlock } from '../../scripts/bench/report';
 import type { BenchResults, Row } from '../../scripts/bench/results';
 
 const rows: Row[] = [
@@ -90,5 +90,23 @@ describe('bench report', () => {
     const targets = block.slice(block.indexOf('### Targets'), block.indexOf('### Figures'));
     expect(targets.match(/\*\*(met|not met)\*\*/g)).toEqual(['**met**', '**not met**', '**not met**']);
     expect(block).not.toContain('Quick run');
+  });
+});
+
+describe('bench partial runs', () => {
+  test('mergeResults replaces the measured figures only and says so', () => {
+    const previous = results();
+    const partial: BenchResults = {
+      ...results(),
+      generatedAt: '2026-12-04T09:30:00.000Z',
+      notes: [],
+      rows: [{ figure: 2, id: 'qido-new', name: 'new QIDO row', unit: 'ms', better: 'lower', ours: { median: 1, min: 1, max: 1, n: 1 } }],
+    };
+    const merged = mergeResults(previous, partial, [2]);
+    expect(merged.rows.map((r) => r.id)).toEqual(['stow-1-rate', 'raw', 'qido-new', 'rss']);
+    expect(merged.generatedAt).toBe(previous.generatedAt);
+    expect(merged.notes.at(-1)).toMatch(/^Figure\(s\) 2 re-measured on 2026-12-04 09:30 UTC .* others are from 2026-12-03 18:00 UTC/);
+    // Merging again replaces the note instead of piling them up.
+    expect(mergeResults(merged, partial, [2]).notes.filter((n) => n.startsWith('Figure(s)'))).toHaveLength(1);
   });
 });
