@@ -186,7 +186,9 @@ export class ArchiveClient {
         // Part URLs carry their own credential (a signature, like presigned S3 URLs): no Authorization header.
         const res = await fetch(part.url, { method: part.method, headers: part.headers, body: file.slice(start, start + part.size) });
         if (!res.ok) throw await errorOf(res);
-        const etag = res.headers.get('ETag') ?? ((await res.json().catch(() => ({}))) as { etag?: string }).etag;
+        // The embedded archive names the part's tag in its JSON body (its header may be a weakened ETag of the gzipped body); S3 only in the header.
+        const fromBody = /json/.test(res.headers.get('content-type') ?? '') ? ((await res.json().catch(() => ({}))) as { etag?: string }).etag : undefined;
+        const etag = fromBody ?? res.headers.get('ETag') ?? undefined;
         if (!etag) throw new HttpError(502, 'a part was stored without an ETag (the bucket CORS rule must expose ETag)');
         etags.push({ partNumber: part.partNumber, etag });
         sent.set(part.partNumber, part.size);
