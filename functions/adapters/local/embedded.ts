@@ -9,6 +9,7 @@ import { createDicomWebApp, type Authenticator } from '../../core/archive/app';
 import { createUploadRoutes, type UploadRoutesOptions } from '../../core/archive/upload-routes';
 import { createRenderRoutes } from '../../core/archive/render-routes';
 import { createWadoUriRoutes } from '../../core/archive/wado-uri';
+import { createZipDownloadRoutes } from '../../core/archive/zip-download';
 import { createIngestQueue, unfinishedUploads } from '../../core/archive/ingest';
 import { DEFAULT_UPLOAD_SETTINGS } from '../../core/archive/upload';
 import type { DownloadSettings } from '../../core/archive/download';
@@ -66,7 +67,7 @@ export async function startEmbeddedArchive(options: EmbeddedOptions) {
   // Completed uploads are ingested in-process, one at a time (in AWS: S3 event → SQS → the ingest function).
   const ingest = createIngestQueue(ctx, { maxUploadBytes: options.uploads?.settings?.maxUploadBytes ?? DEFAULT_UPLOAD_SETTINGS.maxUploadBytes });
   const upload = createUploadRoutes(ctx, { ...options.uploads, onCompleted: (key) => ingest.enqueue(key) });
-  const app = createDicomWebApp(ctx, { basePath, authenticate, extraRoutes: [...upload.routes, ...createRenderRoutes(ctx), ...createWadoUriRoutes(ctx)], downloads: options.downloads });
+  const app = createDicomWebApp(ctx, { basePath, authenticate, extraRoutes: [...upload.routes, ...createRenderRoutes(ctx), ...createWadoUriRoutes(ctx), ...createZipDownloadRoutes(ctx)], downloads: options.downloads });
   // Upload part URLs carry their own credential (a signature, like presigned S3 URLs): served beside the authenticated app.
   const parts = createDicomWebApp(ctx, { basePath, services: ['upload'], extraRoutes: upload.signedRoutes });
   const isPart = (request: Request) => {
