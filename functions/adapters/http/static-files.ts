@@ -151,7 +151,8 @@ async function file(request: Request, full: string, headers: Record<string, stri
 export async function createStaticFiles(settings: WebSettings, dicomWebPath: string): Promise<StaticFiles> {
   const base = dicomWebPath.replace(/\/$/, '');
   const uiDir = await cachedWebUi(settings.cacheDir ?? path.join(__dirname, '..', '..', '..', 'node_modules', '.cache'));
-  const viewerDir = settings.viewerDir ?? installedOhifDist();
+  const configured = settings.viewerDir ?? installedOhifDist();
+  const viewerDir = configured && fs.existsSync(path.join(configured, 'index.html')) ? path.resolve(configured) : undefined;
   const config: WebConfig = {
     dicomWebRoot: base,
     viewerUrl: '/viewer',
