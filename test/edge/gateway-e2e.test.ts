@@ -169,4 +169,39 @@ describe('edge gateway end to end', () => {
       await gateway.close();
     }
   });
+
+  it('C-FIND and C-GET through the composed gateway answer from the archive (findscu, getscu)', async () => {
+    const instances = ctSeries({ count: 3, rows: 32, columns: 32 });
+    const src = path.join(tmp.dir, 'qr-series');
+    fs.mkdirSync(src);
+    for (const inst of instances) fs.writeFileSync(path.join(src, `${inst.instanceNumber}.dcm`), inst.bytes);
+    const gateway = await startGateway(gatewayConfig(archive.dicomWebUrl, path.join(tmp.dir, 'spool-qr'), { ackMode: 'cloud' }), { logger: silentLogger });
+    try {
+      expect((await run('storescu', ['-aec', AE, '+sd', '127.0.0.1', String(gateway.dimsePort), src])).code).toBe(0);
+      const study = instances[0]!.studyInstanceUID;
+      const findOut = path.join(tmp.dir, 'find-out');
+      fs.mkdirSync(findOut);
+      const find = await run('findscu', ['-S', '-X', '-od', findOut, '-k', 'QueryRetrieveLevel=SERIES', '-k', `StudyInstanceUID=${study}`, '-k', 'SeriesInstanceUID', '-k', 'NumberOfSeriesRelatedInstances', '-aec', AE, '127.0.0.1', String(gateway.dimsePort)]);
+      expect(find.code).toBe(0);
+      const responses = fs.readdirSync(findOut);
+      expect(responses).toHaveLength(1);
+      const dump = await run('dcmdump', [path.join(findOut, responses[0]!)]);
+      expect(dump.stdout).toContain(instances[0]!.seriesInstanceUID);
+      expect(dump.stdout).toMatch(/IS \[3\]\s+#\s*\d+, 1 NumberOfSeriesRelatedInstances/);
+
+      const getOut = path.join(tmp.dir, 'get-out');
+      fs.mkdirSync(getOut);
+      const get = await run('getscu', ['-S', '-od', getOut, '-k', 'QueryRetrieveLevel=STUDY', '-k', `StudyInstanceUID=${study}`, '-aec', AE, '127.0.0.1', String(gateway.dimsePort)]);
+      expect(get.code).toBe(0);
+      const files = fs.readdirSync(getOut);
+      expect(files).toHaveLength(3);
+      for (const inst of instances) {
+        const file = files.find((f) => f.includes(inst.sopInstanceUID));
+        expect(file).toBeDefined();
+        expect(datasetBytes(fs.readFileSync(path.join(getOut, file!))).equals(datasetBytes(inst.bytes))).toBe(true);
+      }
+    } finally {
+      await gateway.close();
+    }
+  });
 });
