@@ -57,6 +57,13 @@ export function gzippedHeaders(headers: Headers): Headers {
 }
 
 export interface CodingRequest {
+  /**
+   * Only answers to GET (and HEAD) are coded: they are what grows large
+   * (metadata, searches), and elsewhere an ETag is not a cache validator to
+   * weaken — the upload API's part PUT answers with the part's entity tag,
+   * which the client sends back verbatim.
+   */
+  method: string;
   acceptEncoding?: string | null;
   ifNoneMatch?: string | null;
 }
@@ -64,6 +71,7 @@ export interface CodingRequest {
 /** The response gzipped (streaming: nothing is held beyond the compressor's window), or as it was when it should not be. */
 export function gzipResponse(response: Response, request: CodingRequest): Response {
   const { acceptEncoding, ifNoneMatch } = request;
+  if (request.method !== 'GET' && request.method !== 'HEAD') return response;
   // A 304 names the representation the client holds (RFC 9110 §15.4.5): the weak tag, if that is what it sent.
   const etag = response.headers.get('etag');
   if (response.status === 304 && etag && !etag.startsWith('W/') && ifNoneMatch?.includes(`W/${etag}`)) {

@@ -41,7 +41,7 @@ export function createHandler(service: Service, options: HandlerOptions = {}) {
   const base = async (event: APIGatewayProxyEventV2, _context: Context): Promise<APIGatewayProxyStructuredResultV2> => {
     app ??= createApp(service, options);
     const request = eventToRequest(event);
-    return responseToResult(await app.handle(request), { acceptEncoding: request.headers.get('accept-encoding'), ifNoneMatch: request.headers.get('if-none-match') });
+    return responseToResult(await app.handle(request), { method: request.method, acceptEncoding: request.headers.get('accept-encoding'), ifNoneMatch: request.headers.get('if-none-match') });
   };
   return middy(base).onError(async (request) => {
     // Never echo the error: it may carry internals. The core already logged a PHI-free line.

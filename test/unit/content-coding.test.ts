@@ -41,8 +41,17 @@ describe('gzip of text responses', () => {
     expect(gzippedHeaders(new Headers({ Vary: 'accept-encoding' })).get('vary')).toBe('accept-encoding');
   });
 
+  it('only GET answers are coded: a PUT answer keeps its entity tag verbatim (the upload API returns part ETags)', () => {
+    const big = 'x'.repeat(4096);
+    const put = gzipResponse(new Response(big, { headers: { 'Content-Type': 'application/json', ETag: '"part"' } }), { method: 'PUT', acceptEncoding: 'gzip' });
+    expect(put.headers.get('etag')).toBe('"part"');
+    expect(put.headers.has('content-encoding')).toBe(false);
+    const get = gzipResponse(new Response(big, { headers: { 'Content-Type': 'application/json', ETag: '"e"' } }), { method: 'GET', acceptEncoding: 'gzip' });
+    expect(get.headers.get('content-encoding')).toBe('gzip');
+  });
+
   it('a 304 echoes the weak tag the client holds', () => {
-    const r = gzipResponse(new Response(null, { status: 304, headers: { ETag: '"abc"' } }), { acceptEncoding: 'gzip', ifNoneMatch: 'W/"abc"' });
+    const r = gzipResponse(new Response(null, { status: 304, headers: { ETag: '"abc"' } }), { method: 'GET', acceptEncoding: 'gzip', ifNoneMatch: 'W/"abc"' });
     expect(r.headers.get('etag')).toBe('W/"abc"');
     expect(r.headers.has('content-encoding')).toBe(false);
   });
@@ -60,7 +69,7 @@ describe('Lambda results: the 6 MB limit applies to the encoded body', () => {
   });
 
   it('with Accept-Encoding: gzip: 200, base64 of gzip, under the limit, decoding to the same JSON', async () => {
-    const result = await responseToResult(response(), { acceptEncoding: 'gzip, deflate, br' });
+    const result = await responseToResult(response(), { method: 'GET', acceptEncoding: 'gzip, deflate, br' });
     expect(result.statusCode).toBe(200);
     expect(result.isBase64Encoded).toBe(true);
     expect(result.headers).toMatchObject({ 'content-encoding': 'gzip', vary: 'Accept-Encoding', etag: 'W/"e"' });
@@ -71,7 +80,7 @@ describe('Lambda results: the 6 MB limit applies to the encoded body', () => {
   it('small text answers stay plain text even when gzip is accepted', async () => {
     const small = '{"code":"NOT_FOUND","message":"x"}';
     expect(small.length).toBeLessThan(GZIP_MIN_BYTES);
-    const result = await responseToResult(new Response(small, { status: 404, headers: { 'Content-Type': 'application/json' } }), { acceptEncoding: 'gzip' });
+    const result = await responseToResult(new Response(small, { status: 404, headers: { 'Content-Type': 'application/json' } }), { method: 'GET', acceptEncoding: 'gzip' });
     expect(result).toMatchObject({ statusCode: 404, body: small, isBase64Encoded: false });
     expect(result.headers?.['content-encoding']).toBeUndefined();
   });

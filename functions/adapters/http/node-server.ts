@@ -223,6 +223,7 @@ export function startServer(handler: WebHandler, options: ServerOptions): Promis
       const origin = `http://${req.headers.host && /^[A-Za-z0-9.\-:\[\]]+$/.test(req.headers.host) ? req.headers.host : `${options.host}:${options.port}`}`;
       // Text answers are gzipped when the client accepts it (content-coding.ts).
       const response = gzipResponse(await handler(toRequest(req, origin, abort.signal, body?.stream)), {
+        method: req.method ?? 'GET',
         acceptEncoding: req.headers['accept-encoding'],
         ifNoneMatch: req.headers['if-none-match'],
       });

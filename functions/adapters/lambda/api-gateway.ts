@@ -91,6 +91,8 @@ async function readLimited(body: ReadableStream<Uint8Array>, maxBytes: number): 
 }
 
 export interface ResultOptions {
+  /** The request's method (only GET and HEAD answers are gzipped). */
+  method?: string;
   /** The request's Accept-Encoding: text bodies are gzipped when it allows. */
   acceptEncoding?: string | null;
   /** The request's If-None-Match (a 304 echoes the weak tag of a gzipped representation). */
@@ -132,12 +134,13 @@ async function peek(body: ReadableStream<Uint8Array>, min: number): Promise<{ wh
 
 export async function responseToResult(original: Response, options: ResultOptions = {}): Promise<APIGatewayProxyStructuredResultV2> {
   let response: Response;
-  if (shouldGzip(original, options.acceptEncoding)) {
+  const coding = { ...options, method: options.method ?? 'GET' };
+  if (coding.method === 'GET' && shouldGzip(original, options.acceptEncoding)) {
     const { whole, stream } = await peek(original.body!, GZIP_MIN_BYTES);
     const init = { status: original.status, statusText: original.statusText, headers: original.headers };
-    response = whole ? new Response(whole as unknown as BodyInit, init) : gzipResponse(new Response(stream, init), options);
+    response = whole ? new Response(whole as unknown as BodyInit, init) : gzipResponse(new Response(stream, init), coding);
   } else {
-    response = gzipResponse(original, options);
+    response = gzipResponse(original, coding);
   }
   const headers: Record<string, string> = {};
   response.headers.forEach((v, k) => (headers[k] = v));
