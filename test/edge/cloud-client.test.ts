@@ -403,6 +403,37 @@ describe('errors', () => {
       expect((await codeOf(collect(c.search('/studies', new URLSearchParams())))).code).toBe('CLOUD_PROTOCOL');
     });
 
+    test('an answer too large for one response (413, AWS Lambda): the bytes alone, by redirect to a presigned URL that gets no credentials', async () => {
+      const inst = ct[4]!;
+      const seen: Array<{ path: string; accept?: string; apiKey?: string; authorization?: string }> = [];
+      behaviour = (req, res) => {
+        seen.push({ path: req.url ?? '', accept: req.headers.accept, apiKey: req.headers['x-api-key'] as string | undefined, authorization: req.headers.authorization });
+        if (req.url?.startsWith('/object-store/')) {
+          res.writeHead(200, { 'Content-Type': 'application/dicom' }).end(Buffer.from(inst.bytes));
+        } else if ((req.headers.accept ?? '').startsWith('multipart/related')) {
+          res.writeHead(413, { 'Content-Type': 'application/json' }).end('{"code":"RESPONSE_TOO_LARGE"}');
+        } else {
+          res.writeHead(303, { Location: `http://localhost:${new URL(base).port}/object-store/blob-1?X-Amz-Signature=abc` }).end();
+        }
+      };
+      const c = new DicomWebClient(cloud({ kind: 'apiKey', apiKey: API_KEY }, 5000, base));
+      const got = await c.retrieveInstance(inst.studyInstanceUID, inst.seriesInstanceUID, inst.sopInstanceUID);
+      expect(got.transferSyntaxUID).toBe(inst.transferSyntaxUID);
+      expect(Buffer.concat(await collect(got.body)).equals(Buffer.from(inst.bytes))).toBe(true);
+      expect(seen.map((r) => [r.path.split('?')[0]!.replace(/\/studies\/.*/, '/studies/…'), r.accept, r.apiKey])).toEqual([
+        ['/dicom-web/studies/…', 'multipart/related; type="application/dicom"; transfer-syntax=*', API_KEY],
+        ['/dicom-web/studies/…', 'application/dicom; transfer-syntax=*', API_KEY],
+        ['/object-store/blob-1', 'application/dicom; transfer-syntax=*', undefined],
+      ]);
+      expect(seen[2]!.authorization).toBeUndefined();
+    });
+
+    test('a redirect to plain http elsewhere is refused', async () => {
+      behaviour = (_req, res) => void res.writeHead(303, { Location: 'http://198.51.100.7/object' }).end();
+      const c = new DicomWebClient(cloud({ kind: 'none' }, 5000, base));
+      expect((await codeOf(c.retrieveInstance(studyA, seriesA, uid()))).code).toBe('CLOUD_PROTOCOL');
+    });
+
     test('a server ignoring offset does not make the client loop forever', async () => {
       behaviour = (_req, res) => void res.writeHead(200, { 'Content-Type': 'application/dicom+json' }).end(JSON.stringify([{ '0020000D': { vr: 'UI', Value: ['1.2.3'] } }, { '0020000D': { vr: 'UI', Value: ['1.2.4'] } }]));
       const c = new DicomWebClient(cloud({ kind: 'none' }, 5000, base), { pageSize: 2 });

@@ -44,6 +44,28 @@ export interface RetrievedInstance {
 
 /** The media type of original bytes (PS3.18 §8.7.3.5.2: `transfer-syntax=*` = as stored). */
 export const ACCEPT_ORIGINAL_INSTANCE = 'multipart/related; type="application/dicom"; transfer-syntax=*';
+/** One instance's stored bytes alone (this archive's single-part extension, docs/conformance.md). */
+export const ACCEPT_ORIGINAL_BYTES = 'application/dicom; transfer-syntax=*';
+
+const REDIRECTS = new Set([301, 302, 303, 307, 308]);
+
+/**
+ * Where a redirect may take us: https anywhere (a presigned object store
+ * URL), plain http only to the archive's own origin or a loopback host.
+ */
+function redirectTarget(from: string, location: string | null, base: string): { url: string; sameOrigin: boolean } {
+  let target: URL;
+  try {
+    target = new URL(location ?? '', from);
+  } catch {
+    throw new CloudError('CLOUD_PROTOCOL', 'retrieve instance: a redirect without a usable Location');
+  }
+  if (!location) throw new CloudError('CLOUD_PROTOCOL', 'retrieve instance: a redirect without a Location');
+  const sameOrigin = target.origin === new URL(base).origin;
+  const loopback = ['127.0.0.1', 'localhost', '[::1]'].includes(target.hostname);
+  if (target.protocol === 'https:' || (target.protocol === 'http:' && (sameOrigin || loopback))) return { url: target.toString(), sameOrigin };
+  throw new CloudError('CLOUD_PROTOCOL', 'retrieve instance: refusing a redirect to a non-https URL');
+}
 
 const DICOM_JSON = 'application/dicom+json';
 /** Longest head buffered while looking for the end of the file meta. */
@@ -177,34 +199,71 @@ export class DicomWebClient {
   /**
    * One instance's original bytes (WADO-RS RetrieveInstance with
    * `transfer-syntax=*`). Resolves once the file meta has arrived (so the
-   * transfer syntax is known); the rest streams from the multipart body.
+   * transfer syntax is known); the rest streams.
+   *
+   * Asked for as multipart/related (PS3.18 §8.7.3.5.2). An archive that
+   * cannot answer that in one response (this archive in AWS Lambda: 413
+   * RESPONSE_TOO_LARGE above ~4.5 MB) is asked again for the bytes alone
+   * (`application/dicom; transfer-syntax=*`), which it answers with a 303 to
+   * a short-lived presigned URL; that URL is fetched without our credentials.
    */
   async retrieveInstance(studyUID: string, seriesUID: string, sopInstanceUID: string): Promise<RetrievedInstance> {
     assertUids([studyUID, seriesUID, sopInstanceUID]);
     const url = `${this.base}/studies/${studyUID}/series/${seriesUID}/instances/${sopInstanceUID}`;
+    try {
+      return await this.retrieveFrom(url, ACCEPT_ORIGINAL_INSTANCE);
+    } catch (error) {
+      if (error instanceof CloudError && error.code === 'CLOUD_HTTP' && error.status === 413) return this.retrieveFrom(url, ACCEPT_ORIGINAL_BYTES);
+      throw error;
+    }
+  }
+
+  private async retrieveFrom(url: string, accept: string): Promise<RetrievedInstance> {
     const timer = new RequestTimer(this.timeoutMs);
     let finished = false;
     try {
-      const res = await this.send(url, ACCEPT_ORIGINAL_INSTANCE, timer);
+      let res = await this.send(url, accept, timer, 'manual');
+      if (REDIRECTS.has(res.status)) {
+        const target = redirectTarget(url, res.headers.get('location'), this.base);
+        await res.body?.cancel().catch(() => undefined);
+        // A presigned URL carries its own credential: ours go only to the archive's own origin.
+        const headers = target.sameOrigin ? { Accept: accept, ...(await this.auth.headers()) } : { Accept: accept };
+        try {
+          res = await this.fetch(target.url, { headers, signal: timer.signal, redirect: 'error' });
+        } catch (error) {
+          throw networkError(error, timer);
+        }
+      }
       timer.pause(); // from here on, only reads are timed
       if (res.status !== 200) throw await httpError(res, 'retrieve instance');
-      let boundary: string;
-      try {
-        boundary = parseMultipartRelated(res.headers.get('content-type') ?? '').boundary;
-      } catch (error) {
-        await res.body?.cancel().catch(() => undefined);
-        throw new CloudError('CLOUD_PROTOCOL', 'retrieve instance: the answer is not multipart/related', { cause: error, status: res.status });
-      }
       if (!res.body) throw new CloudError('CLOUD_PROTOCOL', 'retrieve instance: empty answer', { status: res.status });
-      // One part expected; the whole body is bounded by the idle timer, not by size (instances can be GBs).
-      const parts = readMultipart(timedChunks(res.body, timer), boundary, { maxParts: 1, maxHeaderBytes: 16 * 1024, maxBodyBytes: Number.MAX_SAFE_INTEGER });
-      const first = await mapStreamErrors(() => parts.next(), timer);
-      if (first.done) throw new CloudError('CLOUD_PROTOCOL', 'retrieve instance: no part in the answer');
-      const partType = (first.value.contentType ?? '').split(';')[0]!.trim().toLowerCase();
-      if (partType !== '' && partType !== 'application/dicom') {
-        throw new CloudError('CLOUD_PROTOCOL', 'retrieve instance: the part is not application/dicom');
+      const contentType = res.headers.get('content-type') ?? '';
+      let chunks: AsyncIterator<Uint8Array>;
+      let close: () => Promise<unknown>;
+      if (/^\s*multipart\//i.test(contentType)) {
+        let boundary: string;
+        try {
+          boundary = parseMultipartRelated(contentType).boundary;
+        } catch (error) {
+          await res.body.cancel().catch(() => undefined);
+          throw new CloudError('CLOUD_PROTOCOL', 'retrieve instance: the answer is not multipart/related', { cause: error, status: res.status });
+        }
+        // One part expected; the whole body is bounded by the idle timer, not by size (instances can be GBs).
+        const parts = readMultipart(timedChunks(res.body, timer), boundary, { maxParts: 1, maxHeaderBytes: 16 * 1024, maxBodyBytes: Number.MAX_SAFE_INTEGER });
+        close = () => parts.return(undefined);
+        const first = await mapStreamErrors(() => parts.next(), timer);
+        if (first.done) throw new CloudError('CLOUD_PROTOCOL', 'retrieve instance: no part in the answer');
+        const partType = (first.value.contentType ?? '').split(';')[0]!.trim().toLowerCase();
+        if (partType !== '' && partType !== 'application/dicom') {
+          throw new CloudError('CLOUD_PROTOCOL', 'retrieve instance: the part is not application/dicom');
+        }
+        chunks = first.value.body[Symbol.asyncIterator]();
+      } else {
+        // The bytes alone (application/dicom, or whatever an object store labels them): the DICM check below decides.
+        const single = timedChunks(res.body, timer);
+        chunks = single;
+        close = () => single.return(undefined);
       }
-      const chunks = first.value.body[Symbol.asyncIterator]();
       // Read until the file meta is complete: the caller needs the transfer syntax before the bytes.
       const head: Uint8Array[] = [];
       let headLength = 0;
@@ -230,7 +289,7 @@ export class DicomWebClient {
         }
       }
       finished = true;
-      const body = streamRest(head, chunks, ended, parts, timer);
+      const body = streamRest(head, chunks, ended, close, timer);
       return { transferSyntaxUID, datasetOffset, body };
     } finally {
       if (!finished) timer.abort();
@@ -269,13 +328,13 @@ export class DicomWebClient {
    * §9.2.1) up to `retries` times, after `Retry-After` (capped) or a short
    * backoff; all within the request's timeout.
    */
-  private async send(url: string, accept: string, timer: RequestTimer): Promise<Response> {
+  private async send(url: string, accept: string, timer: RequestTimer, redirect: RequestRedirect = 'follow'): Promise<Response> {
     let renewed = false;
     for (let attempt = 0; ; attempt++) {
       const auth = await this.auth.headers();
       let res: Response;
       try {
-        res = await this.fetch(url, { headers: { Accept: accept, ...auth }, signal: timer.signal });
+        res = await this.fetch(url, { headers: { Accept: accept, ...auth }, signal: timer.signal, redirect });
       } catch (error) {
         const e = networkError(error, timer);
         if (e.code === 'CLOUD_UNREACHABLE' && attempt < this.retries) {
@@ -433,7 +492,7 @@ async function* streamRest(
   head: Uint8Array[],
   chunks: AsyncIterator<Uint8Array>,
   ended: boolean,
-  parts: AsyncGenerator<unknown>,
+  close: () => Promise<unknown>,
   timer: RequestTimer,
 ): AsyncGenerator<Uint8Array> {
   let complete = false;
@@ -451,6 +510,6 @@ async function* streamRest(
     timer.done();
     // Stop reading after our one part (an epilogue or further parts are not ours); a consumer that stopped early cancels the download.
     if (!complete) timer.abort();
-    await parts.return(undefined).catch(() => undefined);
+    await close().catch(() => undefined);
   }
 }
