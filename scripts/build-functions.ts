@@ -12,7 +12,22 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
-import { build } from 'esbuild';
+import { build, type Plugin } from 'esbuild';
+
+/**
+ * dcmjs-codecs (the WASM codecs of core/imaging) requires dcmjs at load for its
+ * Transcoder, which the archive never uses: its frame codecs (NativeCodecs,
+ * Context) do not touch it. A stub keeps dcmjs (~700 kB minified) out of the
+ * bundles; the codecs' .wasm is copied beside index.js, where the codecs look for it.
+ */
+export const dcmjsStub: Plugin = {
+  name: 'dcmjs-codecs-without-dcmjs',
+  setup(b) {
+    b.onResolve({ filter: /^dcmjs$/ }, (args) => (args.importer.includes(`${path.sep}dcmjs-codecs${path.sep}`) ? { path: 'dcmjs', namespace: 'dcmjs-stub' } : undefined));
+    b.onLoad({ filter: /.*/, namespace: 'dcmjs-stub' }, () => ({ contents: 'module.exports = { data: {}, log: {}, utilities: {}, normalizers: {}, derivations: {} };', loader: 'js' }));
+  },
+};
+export const CODECS_WASM = 'node_modules/dcmjs-codecs/build/dcmjs-native-codecs.wasm';
 
 export const HANDLERS = ['stow', 'qido', 'wado', 'delete', 'upload', 'ingest'] as const;
 export type HandlerName = (typeof HANDLERS)[number];
@@ -49,6 +64,7 @@ export async function buildFunctions(outDir: string = DEFAULT_OUT_DIR): Promise<
         // ESM support (jest's vm sandbox: ERR_VM_DYNAMIC_IMPORT_CALLBACK_MISSING_FLAG).
         supported: { 'dynamic-import': false },
         external: [],
+        plugins: [dcmjsStub],
         sourcemap: true,
         minify: true,
         metafile: true,
@@ -57,6 +73,7 @@ export async function buildFunctions(outDir: string = DEFAULT_OUT_DIR): Promise<
         tsconfig: path.join(ROOT, 'tsconfig.json'),
       });
       fs.writeFileSync(path.join(dir, 'meta.json'), JSON.stringify(result.metafile));
+      if (Object.keys(result.metafile.inputs).some((i) => i.includes('dcmjs-codecs'))) fs.copyFileSync(path.join(ROOT, CODECS_WASM), path.join(dir, path.basename(CODECS_WASM)));
       return { name, file, bytes: fs.statSync(file).size };
     }),
   );

@@ -1,4 +1,7 @@
 import { createHandler } from './create-handler';
+import { createRenderRoutes } from '../core/archive/render-routes';
+import { createWadoUriRoutes } from '../core/archive/wado-uri';
+import { createZipDownloadRoutes } from '../core/archive/zip-download';
 import { MAX_BINARY_RESPONSE_BYTES } from '../adapters/lambda/api-gateway';
 import { DEFAULT_DOWNLOAD_SETTINGS } from '../core/archive/download';
 
@@ -17,6 +20,13 @@ function urlLifetime(value: string | undefined): number {
   return n;
 }
 
+/**
+ * Beside the WADO-RS table: rendered resources and thumbnails (render-routes.ts),
+ * WADO-URI at {base}/wado (wado-uri.ts) and ZIP downloads (zip-download.ts; a
+ * study larger than one response gets 413 pointing at …/download). Decoding
+ * needs dcmjs-native-codecs.wasm beside index.js (scripts/build-functions.ts copies it).
+ */
 export const handler = createHandler('wado', {
   downloads: { maxInlineBytes: MAX_BINARY_RESPONSE_BYTES, urlExpiresInSeconds: urlLifetime(process.env.DOWNLOAD_URL_EXPIRES_SECONDS) },
+  extraRoutes: (ctx) => [...createRenderRoutes(ctx), ...createWadoUriRoutes(ctx), ...createZipDownloadRoutes(ctx, { maxInlineBytes: MAX_BINARY_RESPONSE_BYTES })],
 });
