@@ -59,7 +59,16 @@ export const ROUTES: readonly ApiRoute[] = [
   { methods: READ, path: '/studies/{study}/series/{series}/metadata', service: 'wado', scope: 'read' },
   { methods: READ, path: '/studies/{study}/series/{series}/instances/{instance}', service: 'wado', scope: 'read' },
   { methods: READ, path: '/studies/{study}/series/{series}/instances/{instance}/{proxy+}', service: 'wado', scope: 'read' },
-  // Not DICOMweb: manifests of direct download URLs for retrieves too large for one response.
+  // Rendered and thumbnail (§10.4.1.1.3, §10.4.1.1.6) of a study or series (instance-level ones match the {proxy+} above).
+  { methods: READ, path: '/studies/{study}/rendered', service: 'wado', scope: 'read' },
+  { methods: READ, path: '/studies/{study}/thumbnail', service: 'wado', scope: 'read' },
+  { methods: READ, path: '/studies/{study}/series/{series}/rendered', service: 'wado', scope: 'read' },
+  { methods: READ, path: '/studies/{study}/series/{series}/thumbnail', service: 'wado', scope: 'read' },
+  // WADO-URI (PS3.18 §9).
+  { methods: READ, path: '/wado', service: 'wado', scope: 'read' },
+  // Not DICOMweb: ZIP downloads, and manifests of direct download URLs for retrieves too large for one response.
+  { methods: READ, path: '/studies/{study}/archive', service: 'wado', scope: 'read' },
+  { methods: READ, path: '/studies/{study}/series/{series}/archive', service: 'wado', scope: 'read' },
   { methods: READ, path: '/studies/{study}/download', service: 'wado', scope: 'read' },
   { methods: READ, path: '/studies/{study}/series/{series}/download', service: 'wado', scope: 'read' },
   // Delete (PS3.18 §10.x "Delete" is not standard DICOMweb; see docs/conformance.md)
