@@ -41,6 +41,12 @@ const ORIGINAL = 'multipart/related; type="application/dicom"; transfer-syntax=*
 
 type Archive = Awaited<ReturnType<typeof startEmbeddedArchive>>;
 
+/** The value of one sample line of a Prometheus exposition (not a HELP line that happens to match). */
+function sample(text: string, series: string): number | undefined {
+  const line = text.split('\n').find((l) => l.startsWith(`${series} `));
+  return line === undefined ? undefined : Number(line.slice(series.length + 1));
+}
+
 /** A loopback port nobody listens on right now. */
 async function freePort(): Promise<number> {
   const server = net.createServer();
@@ -133,9 +139,9 @@ describe('uploader → embedded archive', () => {
     for (const inst of [series[0]!, series[11]!]) await expectRetrievable(archive.dicomWebUrl, inst);
     expect(await spool.stats()).toMatchObject({ queued: 0, inflight: 0, done: 12, quarantine: 0 });
     const text = metrics.render();
-    expect(text).toContain('gateway_uploads_total{route="stow"} 12');
-    expect(text).toMatch(/gateway_upload_last_success_timestamp_seconds [1-9]\d+/);
-    expect(text).toContain('gateway_uploader_paused 0');
+    expect(sample(text, 'gateway_uploads_total{route="stow"}')).toBe(12);
+    expect(sample(text, 'gateway_upload_last_success_timestamp_seconds')).toBeGreaterThan(Date.now() / 1000 - 600);
+    expect(sample(text, 'gateway_uploader_paused')).toBe(0);
     // settled() of an entry that is already done answers at once.
     expect((await uploader.settled(records[0]!.id)).state).toBe('done');
     await expect(uploader.settled('0000000aa-0000-00000000')).rejects.toMatchObject({ code: 'SPOOL_UNKNOWN_ID' });
@@ -157,7 +163,7 @@ describe('uploader → embedded archive', () => {
     expect(seen.filter((s) => s.method === 'PUT' && /\/uploads\/[0-9a-f]+\/parts\/\d+$/.test(s.path))).toHaveLength(3);
     expect(seen.some((s) => s.method === 'POST' && s.path.endsWith('/complete'))).toBe(true);
     expect(seen.filter((s) => s.method === 'POST' && s.path === '/dicom-web/studies')).toHaveLength(1);
-    expect(metrics.render()).toContain('gateway_uploads_total{route="upload"} 1');
+    expect(sample(metrics.render(), 'gateway_uploads_total{route="upload"}')).toBe(1);
   });
 
   test('STOW answering 413 sends the instance through the upload API instead', async () => {
@@ -190,7 +196,7 @@ describe('uploader → embedded archive', () => {
     const r = await put(spool, inst!);
     const done = await uploader.settled(r.id);
     expect(done).toMatchObject({ state: 'done', attempts: 4 });
-    expect(metrics.render()).toContain('gateway_upload_retries_total 3');
+    expect(sample(metrics.render(), 'gateway_upload_retries_total')).toBe(3);
     // The 429's Retry-After set the entry's next attempt a second out (not the 20–200 ms backoff).
     const after429 = requeued.find((x) => x.reason?.startsWith('HTTP 429'));
     expect(after429).toBeDefined();
@@ -219,6 +225,25 @@ describe('uploader → embedded archive', () => {
     }
   });
 
+  test('an unavailable archive is not hammered: after a streak of failures all uploads are held, then probed one at a time', async () => {
+    const { spool, uploader, metrics } = await start({ uploader: { concurrency: 4, retry: { initialDelayMs: 200, maxDelayMs: 400, maxAttempts: 0 } } });
+    const series = ctSeries({ count: 20, rows: 16, columns: 16 });
+    proxy.always({ status: 503 }, (m, p) => m === 'POST' && p === '/dicom-web/studies');
+    const before = proxy.seen.length;
+    const records = await Promise.all(series.map((i) => put(spool, i)));
+    await waitFor('the hold', () => sample(metrics.render(), 'gateway_uploader_backoff') === 1);
+    await new Promise((r) => setTimeout(r, 1_500));
+    // Per-entry backoff alone would retry each of the 20 entries every 0–400 ms (~150 requests in 1.5 s);
+    // held, the uploader sends the first streak and then one probe per hold (200–400 ms).
+    const during = proxy.seen.length - before;
+    expect(during).toBeGreaterThanOrEqual(4);
+    expect(during).toBeLessThan(40);
+    proxy.always(undefined);
+    const settled = await Promise.all(records.map((r) => uploader.settled(r.id)));
+    expect(settled.every((r) => r.state === 'done')).toBe(true);
+    expect(sample(metrics.render(), 'gateway_uploader_backoff')).toBe(0);
+  });
+
   test('400 quarantines with the reason and keeps the file', async () => {
     const { spool, uploader, metrics } = await start();
     const [inst] = ctSeries({ count: 1, rows: 32, columns: 32 });
@@ -227,7 +252,7 @@ describe('uploader → embedded archive', () => {
     const q = await uploader.settled(r.id);
     expect(q).toMatchObject({ state: 'quarantine', reason: 'HTTP 400 BAD_REQUEST', attempts: 1 });
     expect(spool.filePath(q)).toContain(`${path.sep}quarantine${path.sep}`);
-    expect(metrics.render()).toContain('gateway_upload_failures_total 1');
+    expect(sample(metrics.render(), 'gateway_upload_failures_total')).toBe(1);
   });
 
   test('409: different content under a stored SOP Instance UID is quarantined, nothing overwritten; an unreadable object too', async () => {
@@ -254,7 +279,7 @@ describe('uploader → embedded archive', () => {
     proxy.always({ status }, (m, p) => m === 'POST' && p === '/dicom-web/studies');
     const records = await Promise.all(series.map((i) => put(spool, i)));
     await waitFor('the pause', () => uploader.isPaused);
-    expect(metrics.render()).toContain('gateway_uploader_paused 1');
+    expect(sample(metrics.render(), 'gateway_uploader_paused')).toBe(1);
     await waitFor('the entries back in the queue', async () => (await spool.stats()).inflight === 0);
     const s = await spool.stats();
     expect(s).toMatchObject({ done: 0, quarantine: 0 });
@@ -264,7 +289,7 @@ describe('uploader → embedded archive', () => {
     const settled = await Promise.all(records.map((r) => uploader.settled(r.id)));
     expect(settled.every((r) => r.state === 'done')).toBe(true);
     expect(uploader.isPaused).toBe(false);
-    expect(metrics.render()).toContain('gateway_uploader_paused 0');
+    expect(sample(metrics.render(), 'gateway_uploader_paused')).toBe(0);
     expect(await instanceCount(archive.dicomWebUrl, series[0]!.studyInstanceUID)).toBe(3);
   });
 
@@ -282,7 +307,8 @@ describe('uploader → embedded archive', () => {
       dimse: { aeTitle: 'EDGE', host: '127.0.0.1', port: 0, destinations: {}, maxPduLength: 116794, maxAssociations: 4, idleTimeoutMs: 60_000, artimTimeoutMs: 30_000 },
       cloud: { dicomWebUrl: `${proxy.url}/dicom-web`, auth: { kind: 'none' as const }, requestTimeoutMs: 10_000 },
       spool: { dir, fsync: false, ackMode: 'spool' as const, doneRetentionMs: 3600_000, minFreeBytes: 1 },
-      uploader: { concurrency: 2, largeObjectThresholdBytes: 32 * MiB, retry: { initialDelayMs: 20, maxDelayMs: 200, maxAttempts: 0 } },
+      // A pause long enough that the health checks below see it before the probe (1 s).
+      uploader: { concurrency: 2, largeObjectThresholdBytes: 32 * MiB, retry: { initialDelayMs: 1_000, maxDelayMs: 2_000, maxAttempts: 0 } },
       http: { host: '127.0.0.1', port: 0 },
     };
     const pipeline = await startUploadPipeline(config, { logger: silentGatewayLogger });
@@ -428,7 +454,7 @@ describe('uploader with OAuth2 client credentials (embedded archive verifying HS
       const r = await put(spool, inst!);
       expect(await uploader.settled(r.id)).toMatchObject({ state: 'done', attempts: 1 });
       expect(issued).toEqual(['someone-else', AUDIENCE]);
-      expect(metrics.render()).toContain('gateway_uploader_paused 0');
+      expect(sample(metrics.render(), 'gateway_uploader_paused')).toBe(0);
       const now = Math.floor(Date.now() / 1000);
       const reader = hs256({ iss: ISSUER, client_id: AUDIENCE, sub: 'test', scope: 'dicomweb/read', iat: now, exp: now + 60 }, JWT_SECRET);
       const found = await getJson(`${archive.dicomWebUrl}/studies/${inst!.studyInstanceUID}/instances`, { Authorization: `Bearer ${reader}` });

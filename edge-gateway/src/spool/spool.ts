@@ -27,6 +27,7 @@ import { randomBytes } from 'node:crypto';
 import type { SpoolConfig } from '../config-types';
 import type { Metrics } from '../ops/metrics';
 import { silentLogger, type Logger } from '../ops/logger';
+import { MinHeap } from './heap';
 import { fsyncDir, isErrno, processAlive, renameDurable, writeFileAtomic, writeNewFileSynced } from './fs-durable';
 
 export type SpoolState = 'queued' | 'inflight' | 'done' | 'quarantine';
@@ -145,10 +146,12 @@ export class Spool {
   private readonly now: () => number;
   private owner = false;
   private closed = false;
-  /** Queued ids ready now, oldest first (owner only). */
-  private ready: string[] = [];
-  /** Queued ids waiting for their backoff, with the time they become ready. */
-  private delayed = new Map<string, number>();
+  /** Queued ids ready now, oldest first (owner only); the set guards against duplicates. */
+  private readonly ready = new MinHeap<string>((a, b) => a < b);
+  private readonly readyIds = new Set<string>();
+  /** Queued ids waiting for their backoff → the time they become ready; the heap orders them (stale items skipped). */
+  private readonly delayed = new Map<string, number>();
+  private readonly delayedHeap = new MinHeap<{ at: number; id: string }>((a, b) => a.at < b.at);
   /** Where each SOP Instance UID is (the latest entry), for findDone and the importer's dedup. */
   private bySop = new Map<string, { id: string; state: SpoolState }>();
 
@@ -333,8 +336,28 @@ export class Spool {
 
   private schedule(id: string, notBefore: string | undefined): void {
     const at = notBefore ? Date.parse(notBefore) : 0;
-    if (at > this.now()) this.delayed.set(id, at);
-    else insertSorted(this.ready, id);
+    if (at > this.now()) {
+      this.delayed.set(id, at);
+      this.delayedHeap.push({ at, id });
+    } else {
+      this.delayed.delete(id);
+      this.makeReady(id);
+    }
+  }
+
+  private makeReady(id: string): void {
+    if (this.readyIds.has(id)) return;
+    this.readyIds.add(id);
+    this.ready.push(id);
+  }
+
+  /** Drop heap items whose entry was rescheduled or claimed meanwhile. */
+  private topDelayed(): { at: number; id: string } | undefined {
+    for (;;) {
+      const top = this.delayedHeap.peek();
+      if (!top || this.delayed.get(top.id) === top.at) return top;
+      this.delayedHeap.pop();
+    }
   }
 
   // ------------------------------------------------------------------ owner operations
@@ -346,28 +369,27 @@ export class Spool {
 
   /** Earliest time a delayed entry becomes ready (ms), if any. */
   nextDueAt(): number | undefined {
-    let min: number | undefined;
-    for (const at of this.delayed.values()) if (min === undefined || at < min) min = at;
-    return min;
+    return this.topDelayed()?.at;
   }
 
   /** Queued entries known to this process (ready + waiting for backoff). */
   get queuedCount(): number {
-    return this.ready.length + this.delayed.size;
+    return this.readyIds.size + this.delayed.size;
   }
 
   /** Move the oldest ready queued entry to inflight/ and return its record. */
   async claimNext(): Promise<SpoolRecord | undefined> {
     this.assertOwner();
     const now = this.now();
-    for (const [id, at] of this.delayed) {
-      if (at <= now) {
-        this.delayed.delete(id);
-        insertSorted(this.ready, id);
-      }
+    for (let top = this.topDelayed(); top && top.at <= now; top = this.topDelayed()) {
+      this.delayedHeap.pop();
+      this.delayed.delete(top.id);
+      this.makeReady(top.id);
     }
-    while (this.ready.length > 0) {
-      const id = this.ready.shift()!;
+    while (this.ready.size > 0) {
+      const id = this.ready.pop()!;
+      this.readyIds.delete(id);
+      if (this.delayed.has(id)) continue; // rescheduled into the future meanwhile
       try {
         // Not fsynced: a claim lost in a power failure leaves the entry queued, which is what recovery makes of it anyway.
         await fsp.rename(this.entry('queued', id), this.entry('inflight', id));
@@ -541,7 +563,7 @@ export class Spool {
   /** Pick up queued entries written by producers (other processes). */
   async rescan(): Promise<number> {
     if (this.closed) return 0;
-    const known = new Set([...this.ready, ...this.delayed.keys()]);
+    const known = new Set([...this.readyIds, ...this.delayed.keys()]);
     let added = 0;
     for (const id of await listDir(path.join(this.dir, 'queued'))) {
       if (!ID.test(id) || known.has(id)) continue;
@@ -697,19 +719,4 @@ function safeCount(dir: string): number {
 
 function stripUndefined<T extends object>(o: T): T {
   return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as T;
-}
-
-function insertSorted(list: string[], id: string): void {
-  if (list.length === 0 || list[list.length - 1]! < id) {
-    list.push(id);
-    return;
-  }
-  let lo = 0;
-  let hi = list.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if (list[mid]! < id) lo = mid + 1;
-    else hi = mid;
-  }
-  if (list[lo] !== id) list.splice(lo, 0, id);
 }

@@ -45,8 +45,8 @@ const MAX_RETRY_AFTER_MS = 3600_000;
 export class Uploader {
   private running = false;
   private paused = false;
-  /** After a pause: one upload at a time until one succeeds. */
-  private probing = false;
+  /** After a pause or a hold: one upload at a time until one succeeds. */
+  private probing: 'auth' | 'unavailable' | false = false;
   private pauseDelayMs: number;
   private readonly active = new Map<string, Promise<void>>();
   private pumping = false;
@@ -70,6 +70,16 @@ export class Uploader {
   private readonly auth: UploaderAuth;
   /** A 401 already led to a fresh credential since the last success: the next one pauses. */
   private credentialRefreshed = false;
+  /**
+   * Circuit breaker: transient failures in a row since the last success. When the
+   * archive is unreachable, every entry failing on its own schedule would keep
+   * hammering it (and churn the queue); after a streak the uploader holds all
+   * claims for a backoff, then probes with one upload at a time.
+   */
+  private failStreak = 0;
+  private holdLevel = 0;
+  private holdUntil = 0;
+  private holdTimer?: NodeJS.Timeout;
   private readonly agents = { http: new http.Agent({ keepAlive: true, maxSockets: 64 }), https: new https.Agent({ keepAlive: true, maxSockets: 64 }) };
   private readonly m;
 
@@ -96,11 +106,13 @@ export class Uploader {
           retries: metrics.counter('gateway_upload_retries_total', 'Upload attempts that failed transiently and were requeued.'),
           failures: metrics.counter('gateway_upload_failures_total', 'Instances quarantined (refused by the archive or out of attempts).'),
           lastSuccess: metrics.gauge('gateway_upload_last_success_timestamp_seconds', 'Unix time of the last confirmed upload (0: none yet).'),
-          paused: metrics.gauge('gateway_uploader_paused', '1 while uploads are paused because the archive refused our credentials (401/403).'),
+          paused: metrics.gauge('gateway_uploader_paused', 'Whether uploads are paused because the archive refused our credentials (401/403): 1 yes, 0 no.'),
+          held: metrics.gauge('gateway_uploader_backoff', 'Whether uploads are held back after repeated transient failures (archive unreachable, 5xx, 429): 1 yes, 0 no.'),
         }
       : undefined;
     metrics?.gauge('gateway_uploader_inflight', 'Uploads in progress.', () => this.active.size);
     this.m?.paused.set(0);
+    this.m?.held.set(0);
     this.m?.lastSuccess.set(0);
     spool.events.on('settled', this.onSettled);
   }
@@ -144,7 +156,7 @@ export class Uploader {
   async stop(graceMs = 10_000): Promise<void> {
     this.running = false;
     this.spool.events.off('queued', this.onQueued);
-    for (const t of [this.dueTimer, this.pauseTimer]) if (t) clearTimeout(t);
+    for (const t of [this.dueTimer, this.pauseTimer, this.holdTimer]) if (t) clearTimeout(t);
     for (const t of [this.rescanTimer, this.pruneTimer]) if (t) clearInterval(t);
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([Promise.allSettled([...this.active.values()]), new Promise<void>((r) => (timer = setTimeout(r, graceMs)))]);
@@ -204,7 +216,7 @@ export class Uploader {
       try {
         do {
           this.pumpAgain = false;
-          while (this.running && !this.paused && this.active.size < this.limit()) {
+          while (this.running && !this.paused && Date.now() >= this.holdUntil && this.active.size < this.limit()) {
             const record = await this.spool.claimNext();
             if (!record) break;
             this.launch(record);
@@ -266,15 +278,21 @@ export class Uploader {
         this.m?.lastSuccess.set(Math.floor(Date.now() / 1000));
         await this.spool.markDone({ ...record, attempts: record.attempts + 1 }, outcome.note ? { reason: outcome.note } : {});
         this.credentialRefreshed = false;
+        this.archiveAnswered();
         this.log.debug('uploaded', { id: record.id, sopInstanceUID: record.sopInstanceUID, route, sizeBytes: record.sizeBytes, durationMs: Date.now() - started });
-        if (this.probing) {
-          this.probing = false;
+        if (this.probing === 'auth') {
           this.pauseDelayMs = this.cfg.uploader.retry.initialDelayMs;
           this.log.info('uploader: the archive accepts our credentials again', {});
+        } else if (this.probing === 'unavailable') {
+          this.log.info('uploader: the archive answers again', {});
         }
+        this.probing = false;
         return;
       }
       case 'reject': {
+        // The archive answered (it refused this object): it is reachable.
+        this.archiveAnswered();
+        if (this.probing === 'unavailable') this.probing = false;
         this.m?.failures.inc();
         await this.spool.quarantine({ ...record, attempts: record.attempts + 1 }, outcome.reason);
         this.log.warn('upload refused: quarantined', { id: record.id, sopInstanceUID: record.sopInstanceUID, route, reason: outcome.reason });
@@ -293,27 +311,55 @@ export class Uploader {
         this.m?.retries.inc();
         await this.spool.requeue(record, { attempts, reason: outcome.reason, notBefore: Date.now() + delayMs, ...(outcome.route ? { route: outcome.route } : {}) });
         this.log.info('upload failed transiently: requeued', { id: record.id, attempts, delayMs, reason: outcome.reason });
+        // A route switch (413 → upload API) says nothing about the archive's health.
+        if (!outcome.route) this.noteTransientFailure(outcome.retryAfterMs);
         return;
       }
       case 'auth': {
-        // Not the instance's fault: back to the queue without counting an attempt.
-        await this.spool.requeue(record, { reason: outcome.reason });
         // An expired or revoked token: ask for a new one once before pausing everything.
         if (outcome.status === 401 && !this.credentialRefreshed && this.auth.invalidate()) {
           this.credentialRefreshed = true;
           this.log.info('uploader: the archive refused our token; asking for a new one', { status: outcome.status });
-          return;
+        } else {
+          // Paused before the entry is back in the queue, so it is not claimed again at once.
+          this.pause(outcome.status);
         }
-        this.pause(outcome.status);
+        // Not the instance's fault: back to the queue without counting an attempt.
+        await this.spool.requeue(record, { reason: outcome.reason });
         return;
       }
     }
   }
 
+  private archiveAnswered(): void {
+    this.failStreak = 0;
+    this.holdLevel = 0;
+    this.m?.held.set(0);
+  }
+
+  /** Count a transient failure; after a streak (or any failure of a probe), hold all claims for a while. */
+  private noteTransientFailure(retryAfterMs: number | undefined): void {
+    this.failStreak++;
+    const probing = this.holdLevel > 0;
+    if (!probing && this.failStreak < Math.max(2, this.cfg.uploader.concurrency)) return;
+    this.failStreak = 0;
+    this.holdLevel++;
+    const { initialDelayMs, maxDelayMs } = this.cfg.uploader.retry;
+    const cap = Math.min(maxDelayMs, initialDelayMs * 2 ** Math.min(this.holdLevel - 1, 30));
+    // "Equal jitter": at least half the cap, so a hold is never ~0 (full jitter is for the per-entry delays).
+    const delayMs = retryAfterMs !== undefined ? Math.min(retryAfterMs, MAX_RETRY_AFTER_MS) : Math.floor(cap / 2 + this.random() * (cap / 2));
+    this.holdUntil = Date.now() + delayMs;
+    if (this.probing !== 'auth') this.probing = 'unavailable';
+    this.m?.held.set(1);
+    if (this.holdLevel === 1) this.log.warn('uploader: the archive is unavailable; holding uploads', { delayMs });
+    if (this.holdTimer) clearTimeout(this.holdTimer);
+    this.holdTimer = setTimeout(() => this.pump(), delayMs + 5);
+    this.holdTimer.unref();
+  }
+
   private pause(status: number): void {
     if (this.paused) return;
     this.paused = true;
-    this.probing = false;
     this.m?.paused.set(1);
     const delayMs = this.pauseDelayMs;
     this.pauseDelayMs = Math.min(this.pauseDelayMs * 2, this.cfg.uploader.retry.maxDelayMs);
@@ -321,7 +367,7 @@ export class Uploader {
     this.log.error('ALERT uploader paused: the archive refused our credentials', { status, delayMs });
     this.pauseTimer = setTimeout(() => {
       this.paused = false;
-      this.probing = true;
+      this.probing = 'auth';
       this.m?.paused.set(0);
       this.pump();
     }, delayMs);
