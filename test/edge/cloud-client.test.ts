@@ -282,6 +282,14 @@ describe('WADO retrieve of original bytes', () => {
     expect(Buffer.concat(await collect(got.body)).equals(withZeroPreamble(cr.bytes))).toBe(true);
   });
 
+  test('stored transfer syntaxes of a series, from the archive', async () => {
+    const syntaxes = await client().seriesTransferSyntaxes(mr.studyInstanceUID, mr.seriesInstanceUID);
+    expect([...syntaxes]).toEqual([[mr.sopInstanceUID, TS.ImplicitVRLittleEndian]]);
+    const ctSyntaxes = await client().seriesTransferSyntaxes(studyA, seriesA);
+    expect(ctSyntaxes.size).toBe(10);
+    expect(new Set(ctSyntaxes.values())).toEqual(new Set([TS.ExplicitVRLittleEndian]));
+  });
+
   test('a consumer may stop early; the client stays usable', async () => {
     const got = await client().retrieveInstance(cr.studyInstanceUID, cr.seriesInstanceUID, cr.sopInstanceUID);
     for await (const chunk of got.body) {
@@ -432,6 +440,33 @@ describe('errors', () => {
       behaviour = (_req, res) => void res.writeHead(303, { Location: 'http://198.51.100.7/object' }).end();
       const c = new DicomWebClient(cloud({ kind: 'none' }, 5000, base));
       expect((await codeOf(c.retrieveInstance(studyA, seriesA, uid()))).code).toBe('CLOUD_PROTOCOL');
+    });
+
+    test('stored transfer syntaxes: download manifest pages followed; without a manifest route, the series metadata', async () => {
+      const entry = (sop: string, ts: string) => ({ sopInstanceUID: sop, transferSyntaxUID: ts, sopClassUID: '1.2.3', seriesInstanceUID: '1.2.4', size: 1, url: 'x', retrieveURL: 'y' });
+      let manifest = true;
+      behaviour = (req, res) => {
+        const u = new URL(req.url ?? '', base);
+        if (u.pathname.endsWith('/download')) {
+          if (!manifest) return void res.writeHead(404).end();
+          const page = u.searchParams.get('offset') === '1' ? { instances: [entry('1.9.2', TS.RLELossless)] } : { instances: [entry('1.9.1', TS.ExplicitVRLittleEndian)], next: `${u.pathname}?offset=1` };
+          return void res.writeHead(200, { 'Content-Type': 'application/json' }).end(JSON.stringify(page));
+        }
+        if (u.pathname.endsWith('/metadata')) {
+          return void res.writeHead(200, { 'Content-Type': 'application/dicom+json' }).end(JSON.stringify([{ '00080018': { vr: 'UI', Value: ['1.9.3'] }, '00083002': { vr: 'UI', Value: [TS.ImplicitVRLittleEndian] } }]));
+        }
+        res.writeHead(500).end();
+      };
+      const c = new DicomWebClient(cloud({ kind: 'none' }, 5000, base));
+      expect([...(await c.seriesTransferSyntaxes('1.2.3', '1.2.4'))]).toEqual([['1.9.1', TS.ExplicitVRLittleEndian], ['1.9.2', TS.RLELossless]]);
+      manifest = false;
+      expect([...(await c.seriesTransferSyntaxes('1.2.3', '1.2.4'))]).toEqual([['1.9.3', TS.ImplicitVRLittleEndian]]);
+    });
+
+    test('a manifest whose next page is on another origin is refused (our credentials stay home)', async () => {
+      behaviour = (_req, res) => void res.writeHead(200, { 'Content-Type': 'application/json' }).end(JSON.stringify({ instances: [], next: 'https://elsewhere.example/dicom-web/x/download?offset=1' }));
+      const c = new DicomWebClient(cloud({ kind: 'apiKey', apiKey: API_KEY }, 5000, base));
+      expect((await codeOf(c.seriesTransferSyntaxes('1.2.3', '1.2.4'))).code).toBe('CLOUD_PROTOCOL');
     });
 
     test('a server ignoring offset does not make the client loop forever', async () => {

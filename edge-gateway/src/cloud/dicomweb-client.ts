@@ -167,30 +167,67 @@ export class DicomWebClient {
 
   /**
    * The stored transfer syntax of each instance of a series, by SOP Instance
-   * UID, from the series metadata (PS3.18 §10.4.1.1.2; the archive adds
-   * Available Transfer Syntax UID (0008,3002) to each instance). C-MOVE/C-GET
-   * need it to propose presentation contexts before any byte is fetched.
+   * UID. C-MOVE/C-GET need it to propose presentation contexts before any
+   * byte is fetched. Asked first from this archive's download manifest
+   * (`GET …/series/{uid}/download`: small, paged, and served in AWS where a
+   * large series' metadata is not); a DICOMweb server without it is asked for
+   * the series metadata (PS3.18 §10.4.1.1.2, Available Transfer Syntax UID
+   * (0008,3002), which this archive sets per instance).
    */
   async seriesTransferSyntaxes(studyUID: string, seriesUID: string): Promise<Map<string, string>> {
     assertUids([studyUID, seriesUID]);
+    const seriesUrl = `${this.base}/studies/${studyUID}/series/${seriesUID}`;
+    try {
+      return await this.manifestTransferSyntaxes(`${seriesUrl}/download`);
+    } catch (error) {
+      // Not this archive (no manifest route): the standard way.
+      if (!(error instanceof CloudError && error.code === 'CLOUD_HTTP' && [400, 404, 405, 406, 501].includes(error.status ?? 0))) throw error;
+    }
+    const out = new Map<string, string>();
+    for (const ds of await this.getJsonArray(`${seriesUrl}/metadata`, DICOM_JSON, 'series metadata')) {
+      const sop = (ds as DicomJsonDataset)?.['00080018']?.Value?.[0];
+      const ts = (ds as DicomJsonDataset)?.['00083002']?.Value?.[0];
+      if (typeof sop === 'string' && typeof ts === 'string') out.set(sop, ts);
+    }
+    return out;
+  }
+
+  private async manifestTransferSyntaxes(first: string): Promise<Map<string, string>> {
+    const out = new Map<string, string>();
+    const origin = new URL(this.base).origin;
+    let url: string | undefined = first;
+    for (let pages = 0; url; pages++) {
+      if (pages > 10_000) throw new CloudError('CLOUD_PROTOCOL', 'download manifest: too many pages');
+      const manifest = (await this.getJson(url, 'application/json', 'download manifest')) as { instances?: unknown; next?: unknown };
+      if (!Array.isArray(manifest?.instances)) throw new CloudError('CLOUD_PROTOCOL', 'download manifest: no instance list');
+      for (const e of manifest.instances as Array<{ sopInstanceUID?: unknown; transferSyntaxUID?: unknown }>) {
+        if (typeof e?.sopInstanceUID === 'string' && typeof e.transferSyntaxUID === 'string') out.set(e.sopInstanceUID, e.transferSyntaxUID);
+      }
+      const next: URL | undefined = typeof manifest.next === 'string' ? new URL(manifest.next, url) : undefined;
+      // Our credentials follow only links to the archive itself.
+      if (next && next.origin !== origin) throw new CloudError('CLOUD_PROTOCOL', 'download manifest: next page on another origin');
+      url = next?.toString();
+    }
+    return out;
+  }
+
+  private async getJsonArray(url: string, accept: string, what: string): Promise<unknown[]> {
+    const json = await this.getJson(url, accept, what);
+    if (!Array.isArray(json)) throw new CloudError('CLOUD_PROTOCOL', `${what}: not a JSON array`);
+    return json;
+  }
+
+  private async getJson(url: string, accept: string, what: string): Promise<unknown> {
     const timer = new RequestTimer(this.timeoutMs);
     try {
-      const res = await this.send(`${this.base}/studies/${studyUID}/series/${seriesUID}/metadata`, DICOM_JSON, timer);
-      if (res.status !== 200) throw await httpError(res, 'series metadata');
+      const res = await this.send(url, accept, timer);
+      if (res.status !== 200) throw await httpError(res, what);
       const text = await mapStreamErrors(() => readText(res, this.maxPageBytes), timer);
-      let json: unknown;
       try {
-        json = JSON.parse(text);
+        return JSON.parse(text);
       } catch (error) {
-        throw new CloudError('CLOUD_PROTOCOL', 'series metadata: the answer is not JSON', { cause: error, status: res.status });
+        throw new CloudError('CLOUD_PROTOCOL', `${what}: the answer is not JSON`, { cause: error, status: res.status });
       }
-      const out = new Map<string, string>();
-      for (const ds of Array.isArray(json) ? (json as DicomJsonDataset[]) : []) {
-        const sop = ds?.['00080018']?.Value?.[0];
-        const ts = ds?.['00083002']?.Value?.[0];
-        if (typeof sop === 'string' && typeof ts === 'string') out.set(sop, ts);
-      }
-      return out;
     } finally {
       timer.done();
     }
@@ -424,7 +461,7 @@ async function readText(res: Response, max: number): Promise<string> {
     size += chunk.length;
     if (size > max) {
       await res.body.cancel().catch(() => undefined);
-      throw new CloudError('CLOUD_PROTOCOL', `search: a page larger than ${max} bytes`, { status: res.status });
+      throw new CloudError('CLOUD_PROTOCOL', `an answer larger than ${max} bytes`, { status: res.status });
     }
     chunks.push(chunk);
   }
