@@ -130,3 +130,29 @@ test('lossy targets are not produced (406); transfer-syntax=* is the stored synt
   expect(p.transferSyntaxUID).toBe('1.2.840.10008.1.2.1');
   expect(p.dataset['00282110']?.Value ?? ['01']).toEqual(['01']);
 });
+
+describe('frames in another syntax (PS3.18 §10.4.1.1.4)', () => {
+  test('compressed frames decoded as application/octet-stream; native frames re-encoded as image/jphc and image/jp2', async () => {
+    const dose = urls['rtdose_rle.dcm']!;
+    const decoded = await getParts(`${dose}/frames/2,15`, 'multipart/related; type="application/octet-stream"');
+    expect(decoded.status).toBe(200);
+    expect(decoded.parts.map((p) => p.headers['content-type'])).toEqual(Array(2).fill('application/octet-stream; transfer-syntax=1.2.840.10008.1.2.1'));
+    const reference = await decodeCorpusFrame('rtdose_rle.dcm', 14);
+    expect(maxDifference(new Uint8Array(decoded.parts[1]!.body), reference.frame.data, 8)).toBe(0);
+    // The stored syntax stays the default for its own media type.
+    const stored = await getParts(`${dose}/frames/1`, 'multipart/related; type="image/dicom-rle"');
+    expect(stored.parts[0]!.headers['content-type']).toBe('image/dicom-rle; transfer-syntax=1.2.840.10008.1.2.5');
+
+    const ct = urls['CT_small.dcm']!;
+    const original = await decodeCorpusFrame('CT_small.dcm');
+    for (const [type, ts] of [['image/jphc', '1.2.840.10008.1.2.4.201'], ['image/jp2', '1.2.840.10008.1.2.4.90'], ['image/jls', '1.2.840.10008.1.2.4.80']]) {
+      const r = await getParts(`${ct}/frames/1`, `multipart/related; type="${type}"`);
+      expect(r.status).toBe(200);
+      expect(r.parts[0]!.headers['content-type']).toBe(`${type}; transfer-syntax=${ts}`);
+      const back = await decodeFrame(ts!, new Uint8Array(r.parts[0]!.body), original.img.description);
+      expect(maxDifference(back.data, original.frame.data, 16)).toBe(0);
+    }
+    // A lossy syntax is never produced.
+    expect((await fetch(`${ct}/frames/1`, { headers: { Accept: 'multipart/related; type="image/jpeg"' } })).status).toBe(406);
+  });
+});

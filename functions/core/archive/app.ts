@@ -21,6 +21,7 @@ import {
   type OutPart,
 } from './retrieve';
 import { deleteResources } from './delete';
+import { frameTranscodeOffers, transcodedFrameParts } from './transcoded';
 import type { InstanceRecord } from './ports';
 import { isValidUID } from '../dicom/uid';
 import { TransferSyntax } from '../dicom/tags';
@@ -309,11 +310,14 @@ export function createDicomWebApp(ctx: ArchiveContext, options: DicomWebAppOptio
     const media = frameMediaType(ts);
     const offers: Offer[] = [{ mediaType: 'multipart/related', type: media, transferSyntaxes: [ts], defaultTransferSyntax: media === 'application/octet-stream' ? TransferSyntax.ExplicitVRLittleEndian : ts }];
     if (media !== 'application/octet-stream') offers.push({ mediaType: 'multipart/related', type: 'application/octet-stream', transferSyntaxes: [ts], defaultTransferSyntax: TransferSyntax.ExplicitVRLittleEndian });
+    // Other syntaxes through a codec, after the stored one (transcoded.ts): decoded, or re-encoded losslessly.
+    offers.push(...frameTranscodeOffers(record));
     const chosen = negotiate(acceptOf(rc).header, acceptOf(rc).query, offers);
     if (!chosen) throw new ArchiveError('NOT_ACCEPTABLE', `frames are available as ${media}; transfer-syntax=${ts}`);
     const type = chosen.type ?? media;
-    return withValidators(rc, entityTag(ctx, [record], `frames;${list.join(',')};${type}`), CACHE_INSTANCE, async () =>
-      multipartResponse(type, await primed(frameParts(ctx, record, list, rc.urls))),
+    const target = chosen.transferSyntax === undefined || chosen.transferSyntax === '*' ? ts : chosen.transferSyntax;
+    return withValidators(rc, entityTag(ctx, [record], `frames;${list.join(',')};${type}${target === ts ? '' : `;${target}`}`), CACHE_INSTANCE, async () =>
+      multipartResponse(type, await primed(target === ts ? frameParts(ctx, record, list, rc.urls) : transcodedFrameParts(ctx, record, list, target, rc.urls))),
     );
   };
 

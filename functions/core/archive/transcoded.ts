@@ -10,8 +10,12 @@ import { ArchiveError } from './errors';
 import { derivedObjectKey } from './keys';
 import type { InstanceRecord } from './ports';
 import { canTranscode, transcodePart10 } from '../imaging/transcode-part10';
-import { canEncode, canEncodeBits, encodableTransferSyntaxes } from '../imaging/codecs';
-import { UNCOMPRESSED_TRANSFER_SYNTAXES } from '../dicom/tags';
+import { canEncode, canEncodeBits, decodeFrame, encodableTransferSyntaxes, encodeFrame, encodedPhotometric } from '../imaging/codecs';
+import { instanceDescription, rangeReader, storedFrame } from './stored-frames';
+import { frameMediaType, isNative, type OutPart } from './retrieve';
+import type { Offer } from '../dicomweb/accept';
+import type { ResourceUrls } from '../dicomweb/urls';
+import { TransferSyntax, UNCOMPRESSED_TRANSFER_SYNTAXES } from '../dicom/tags';
 
 /** Syntaxes an instance can be served in through a codec (besides the stored one and native↔native). */
 export function transcodableTransferSyntaxes(r: InstanceRecord): string[] {
@@ -38,4 +42,59 @@ export async function transcodedInstance(ctx: ArchiveContext, r: InstanceRecord,
   // A cache: a failed write only costs a conversion next time.
   await ctx.blobs.put(key, out, { contentType: 'application/dicom' }).catch(() => ctx.log.warn('transcode.cache_write_failed', {}));
   return out;
+}
+
+// ---------------------------------------------------------------- frames (PS3.18 §10.4.1.1.4, §8.7.3.5)
+
+/** Default transfer syntax of a frame media type when the Accept names none (PS3.18 Table 8.7.3-5). */
+const FRAME_DEFAULT: Record<string, string> = {
+  'image/jp2': '1.2.840.10008.1.2.4.90',
+  'image/jphc': '1.2.840.10008.1.2.4.201',
+  'image/jls': '1.2.840.10008.1.2.4.80',
+  'image/dicom-rle': '1.2.840.10008.1.2.5',
+  'image/jpeg': '1.2.840.10008.1.2.4.50',
+};
+
+/**
+ * Offers for frames in syntaxes other than the stored one: decoded
+ * (application/octet-stream, Explicit VR LE) and re-encoded losslessly in each
+ * media type's syntax. Listed after the stored representation, so they are
+ * only chosen when the request asks for them.
+ */
+export function frameTranscodeOffers(r: InstanceRecord): Offer[] {
+  const targets = transcodableTransferSyntaxes(r).filter((ts) => ts !== TransferSyntax.ImplicitVRLittleEndian && ts !== TransferSyntax.ExplicitVRBigEndian);
+  return targets.map((ts) => {
+    const type = isNative(ts) ? 'application/octet-stream' : frameMediaType(ts);
+    return { mediaType: 'multipart/related', type, transferSyntaxes: [ts], defaultTransferSyntax: type === 'application/octet-stream' ? TransferSyntax.ExplicitVRLittleEndian : FRAME_DEFAULT[type] ?? ts };
+  });
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.byteLength !== b.byteLength) return false;
+  for (let i = 0; i < a.byteLength; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/** Frames decoded (native, little endian) or re-encoded in `target`, one part each. */
+export async function* transcodedFrameParts(ctx: ArchiveContext, record: InstanceRecord, frames: number[], target: string, urls: ResourceUrls): AsyncGenerator<OutPart> {
+  const r = record.metadata ? record : await ctx.index.getInstance({ studyInstanceUID: record.studyInstanceUID, seriesInstanceUID: record.seriesInstanceUID, sopInstanceUID: record.sopInstanceUID }, { withMetadata: true });
+  if (!r) throw new ArchiveError('NOT_FOUND');
+  const count = r.layout.pixelData?.frames.length ?? 0;
+  for (const n of frames) if (n > count) throw new ArchiveError('FRAME_OUT_OF_RANGE');
+  const read = rangeReader(ctx, r);
+  const description = await instanceDescription(ctx, r, read);
+  const base = urls.instance(r.studyInstanceUID, r.seriesInstanceUID, r.sopInstanceUID);
+  const contentType = `${isNative(target) ? 'application/octet-stream' : frameMediaType(target)}; transfer-syntax=${target}`;
+  for (const n of frames) {
+    const f = await storedFrame(ctx, r, n, read, description);
+    const decoded = await decodeFrame(f.transferSyntaxUID, f.bytes, description, f.bitOffset);
+    let body = decoded.data;
+    if (!isNative(target)) {
+      body = await encodeFrame(target, decoded, description);
+      // Lossless means lossless: check the round trip before sending (see transcode-part10.ts).
+      const back = await decodeFrame(target, body, { ...description, photometricInterpretation: encodedPhotometric(target, decoded.photometricInterpretation), planarConfiguration: 0 });
+      if (!sameBytes(back.data, decoded.data)) throw new ArchiveError('NOT_ACCEPTABLE', `${target} would not keep these pixels unchanged`);
+    }
+    yield { contentType, headers: { 'Content-Location': `${base}/frames/${n}` }, body };
+  }
 }
