@@ -1,8 +1,11 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { App, Tags, Validations, type Environment } from 'aws-cdk-lib';
 import { AwsSolutionsChecks, HIPAASecurityChecks } from 'cdk-nag';
 import { loadStageConfig, type StageConfig } from './config';
 import { StatefulStack } from './stacks/stateful-stack';
 import { StatelessStack } from './stacks/stateless-stack';
+import { PROJECT_ROOT } from './paths';
 
 export interface ArchiveAppOptions {
   /** Defaults to the configuration read from the app's context (`-c stage=…`). */
@@ -41,6 +44,7 @@ export function buildArchiveApp(app: App, options: ArchiveAppOptions = {}): Arch
     tags,
     data: stateful,
     tokenIssuer: stateful.tokenIssuer(config),
+    webSiteDir: webSiteDir(app),
     description: `DICOMweb archive (${config.stageName}): API, functions, ingest queue, alarms.`,
   });
   stateless.addStackDependency(stateful);
@@ -50,4 +54,13 @@ export function buildArchiveApp(app: App, options: ArchiveAppOptions = {}): Arch
     Validations.of(app).addPlugins(new AwsSolutionsChecks(app), new HIPAASecurityChecks(app));
   }
   return { config, stateful, stateless };
+}
+
+/** `-c webSiteDir=dist/web`: deploy the web UI and OHIF (built by `npm run build:web`) with the stack. */
+function webSiteDir(app: App): string | undefined {
+  const setting = app.node.tryGetContext('webSiteDir') as string | undefined;
+  if (!setting) return undefined;
+  const dir = path.resolve(PROJECT_ROOT, setting);
+  if (!fs.existsSync(path.join(dir, 'index.html'))) throw new Error(`webSiteDir ${dir} holds no built site: run \`npm run build:web\` first`);
+  return dir;
 }

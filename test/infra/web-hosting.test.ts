@@ -120,3 +120,30 @@ describe('WebHosting', () => {
     });
   });
 });
+
+describe('WebHosting in the stateless stack (-c webSiteDir=…)', () => {
+  it('deploys the site beside the API, whose CORS allows the distribution, with no unacknowledged nag finding', () => {
+    // Lazy import: the fixture reads cdk.json.
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const { synthApp, removeOutdir } = require('./archive-app-fixture') as typeof import('./archive-app-fixture');
+    const synth = synthApp({ context: { webSiteDir: site() } });
+    try {
+      const template = Template.fromStack(synth.stateless);
+      template.resourceCountIs('AWS::CloudFront::Distribution', 1);
+      const api = Object.values(template.findResources('AWS::ApiGatewayV2::Api'))[0] as { Properties: { CorsConfiguration: { AllowOrigins: unknown[] } } };
+      const origins = JSON.stringify(api.Properties.CorsConfiguration.AllowOrigins);
+      expect(origins).toContain('DomainName'); // https:// + the distribution's domain name
+      expect(Object.keys(template.findOutputs('WebUrl'))).toHaveLength(1);
+      const deployment = Object.values(template.findResources('Custom::CDKBucketDeployment'))[0] as { Properties: { SourceMarkers: unknown } };
+      expect(JSON.stringify(deployment.Properties.SourceMarkers)).toContain('HttpApi');
+    } finally {
+      removeOutdir(synth);
+    }
+    const without = synthApp({});
+    try {
+      Template.fromStack(without.stateless).resourceCountIs('AWS::CloudFront::Distribution', 0);
+    } finally {
+      removeOutdir(without);
+    }
+  });
+});

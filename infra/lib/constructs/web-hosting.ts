@@ -1,5 +1,7 @@
 import { Duration, Fn, RemovalPolicy, Stack, Token, Validations } from 'aws-cdk-lib';
 import type * as acm from 'aws-cdk-lib/aws-certificatemanager';
+import type * as kms from 'aws-cdk-lib/aws-kms';
+import * as logs from 'aws-cdk-lib/aws-logs';
 import * as cloudfront from 'aws-cdk-lib/aws-cloudfront';
 import * as origins from 'aws-cdk-lib/aws-cloudfront-origins';
 import * as s3 from 'aws-cdk-lib/aws-s3';
@@ -17,6 +19,14 @@ export interface WebHostingProps {
   readonly siteDir: string;
   /** DICOMweb root of the API (`https://…/dicom-web`); may be a token. */
   readonly dicomWebUrl: string;
+  /**
+   * The API origin(s) for the UI's Content-Security-Policy connect-src
+   * (`https://*.execute-api.<region>.amazonaws.com`, or the custom domain).
+   * Given separately when the API's CORS names this distribution: deriving
+   * it from `dicomWebUrl` would make the two resources depend on each other.
+   * @default the origin of dicomWebUrl
+   */
+  readonly apiOrigin?: string;
   /** OIDC login of the UI (authorization code + PKCE): the user pool or issuer and a public app client. */
   readonly oidc?: { readonly issuer: string; readonly clientId: string; readonly scope: string };
   /** OHIF thumbnails from the archive's thumbnail resources, or rendered by the viewer. @default 'thumbnail' */
@@ -25,6 +35,10 @@ export interface WebHostingProps {
   readonly domain?: { readonly names: string[]; readonly certificate: acm.ICertificate };
   /** Days the CloudFront access logs are kept. @default 90 */
   readonly accessLogExpirationDays?: number;
+  /** KMS key of the deployment handler's log group (the stack's operations key). Without it the group uses CloudWatch's own encryption. */
+  readonly logKey?: kms.IKey;
+  /** @default one month */
+  readonly logRetention?: logs.RetentionDays;
 }
 
 /**
@@ -83,7 +97,7 @@ export class WebHosting extends Construct {
     siteAcks.acknowledge({ id: 'HIPAA.Security-S3BucketReplicationEnabled', reason: 'Build output, redeployed from source by every deployment; nothing to replicate.' });
 
     // Strict policy for the UI: scripts only from itself; connections to itself, the API and the issuer.
-    const apiOrigin = originOf(props.dicomWebUrl);
+    const apiOrigin = props.apiOrigin ?? originOf(props.dicomWebUrl);
     const issuerOrigin = props.oidc ? originOf(props.oidc.issuer) : '';
     const securityHeaders = (id: string, csp: string | undefined, frameOption: cloudfront.HeadersFrameOption) =>
       new cloudfront.ResponseHeadersPolicy(this, id, {
@@ -131,7 +145,8 @@ export class WebHosting extends Construct {
       comment: 'DICOMweb archive web UI and OHIF viewer',
       defaultRootObject: 'index.html',
       httpVersion: cloudfront.HttpVersion.HTTP2_AND_3,
-      minimumProtocolVersion: cloudfront.SecurityPolicyProtocol.TLS_V1_2_2021,
+      // Settable only with a custom certificate (the *.cloudfront.net one is fixed by CloudFront).
+      minimumProtocolVersion: props.domain ? cloudfront.SecurityPolicyProtocol.TLS_V1_2_2021 : undefined,
       domainNames: props.domain?.names,
       certificate: props.domain?.certificate,
       enableLogging: true,
@@ -174,7 +189,16 @@ export class WebHosting extends Construct {
       stowMaxBytes: 4 * 1024 * 1024,
       uploadApiFromBytes: 4 * 1024 * 1024,
     };
+    const deployLogs = new logs.LogGroup(this, 'DeployLogs', {
+      encryptionKey: props.logKey,
+      retention: props.logRetention ?? logs.RetentionDays.ONE_MONTH,
+      removalPolicy: RemovalPolicy.DESTROY,
+    });
+    if (!props.logKey) {
+      Validations.of(deployLogs).acknowledge({ id: 'HIPAA.Security-CloudWatchLogGroupEncrypted', reason: 'Logs of the site deployment handler (file names of the build output, no patient data); give logKey to encrypt them with a customer key.' });
+    }
     new s3deploy.BucketDeployment(this, 'Deploy', {
+      logGroup: deployLogs,
       destinationBucket: this.bucket,
       sources: [
         s3deploy.Source.asset(props.siteDir),

@@ -1,4 +1,4 @@
-import { CfnOutput, Duration, Stack, Validations, type StackProps } from 'aws-cdk-lib';
+import { CfnOutput, Duration, Lazy, Stack, Validations, type StackProps } from 'aws-cdk-lib';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import type { Construct } from 'constructs';
@@ -10,6 +10,7 @@ import { ArchiveFunction } from '../constructs/archive-function';
 import { DicomWebApi } from '../constructs/dicomweb-api';
 import { IngestPipeline } from '../constructs/ingest-pipeline';
 import { OperationsKey } from '../constructs/operations-key';
+import { WebHosting } from '../constructs/web-hosting';
 import type { TokenIssuer } from './stateful-stack';
 
 /** Settings only some services read (functions/handlers/<name>.ts). */
@@ -29,6 +30,8 @@ export interface StatelessStackProps extends StackProps {
   readonly tokenIssuer: TokenIssuer;
   /** Entry file per function. @default functions/handlers/<name>.ts */
   readonly entries?: Partial<Record<FunctionName, string>>;
+  /** The built web UI + OHIF (`npm run build:web` → dist/web): served from S3 + CloudFront when given. */
+  readonly webSiteDir?: string;
 }
 
 /**
@@ -42,6 +45,7 @@ export class StatelessStack extends Stack {
   readonly api: DicomWebApi;
   readonly ingest: IngestPipeline;
   readonly alarms: ArchiveAlarms;
+  readonly web?: WebHosting;
 
   constructor(scope: Construct, id: string, props: StatelessStackProps) {
     super(scope, id, props);
@@ -112,7 +116,8 @@ export class StatelessStack extends Stack {
       issuer: props.tokenIssuer.issuer,
       audience: props.tokenIssuer.audience,
       scopes,
-      corsOrigins: config.corsOrigins,
+      // The web UI calls the API from its CloudFront origin (resolved once the distribution exists, below).
+      corsOrigins: props.webSiteDir ? [...config.corsOrigins, Lazy.string({ produce: () => this.web!.url })] : config.corsOrigins,
       throttle: config.apiThrottle,
       customDomain: config.customDomain,
       logRetention,
@@ -134,6 +139,12 @@ export class StatelessStack extends Stack {
     this.alarms.onApiServerErrors('ApiServerErrors', this.api.httpApi);
     for (const name of FUNCTION_NAMES) this.alarms.onFunction(functionId(name), fns[name].function);
 
+    if (props.webSiteDir) {
+      // The CSP names the API by pattern, not by reference: the API's CORS already references the distribution.
+      const apiOrigin = config.customDomain ? `https://${config.customDomain.domainName}` : `https://*.execute-api.${this.region}.${this.urlSuffix}`;
+      this.web = new WebHosting(this, 'Web', { siteDir: props.webSiteDir, dicomWebUrl: this.api.url, apiOrigin, logKey: opsKey, logRetention });
+      new CfnOutput(this, 'WebUrl', { value: this.web.url, description: 'Web UI (the OHIF viewer under /viewer)' });
+    }
     new CfnOutput(this, 'DicomWebUrl', { value: this.api.url, description: 'DICOMweb root (QIDO/WADO/STOW base URL)' });
     new CfnOutput(this, 'UploadsUrl', { value: `${this.api.url}/uploads`, description: 'Large-object upload API' });
     new CfnOutput(this, 'AlarmTopicArn', { value: this.alarms.topic.topicArn });
