@@ -36,6 +36,7 @@ beforeAll(async () => {
     spool: { findDone: async (sop) => (spoolDone.has(sop) ? { state: 'done' } : undefined) },
     timeoutMs: 1000,
     pollMs: 100,
+    maxPending: 1,
   });
   server = await createDimseServer({
     aeTitle: AE,
@@ -73,10 +74,17 @@ async function modality(): Promise<{ association: DimseAssociation; reports: NEv
       },
     },
   });
+  let cursor = 0; // reports handed out by next()
   return {
     association,
     reports,
-    next: () => (reports.length > waiters.length ? Promise.resolve(reports[waiters.length]!) : new Promise((r) => waiters.push(r))),
+    next: () =>
+      cursor < reports.length
+        ? Promise.resolve(reports[cursor++]!)
+        : new Promise((r) => waiters.push((report) => {
+            cursor++;
+            r(report);
+          })),
   };
 }
 
@@ -135,5 +143,16 @@ test('refused requests: action type, SOP instance, transaction UID, references',
   expect((await nAction(m.association, request(uid(), [[SopClass.CTImage, '1.2.x']]))).status).toBe(0x0106);
   expect(m.reports).toHaveLength(0);
   expect(commitment.pending).toBe(0);
+  await m.association.release();
+});
+
+test('one request waiting for its report at a time here (maxPending 1): a second one is refused with 0x0213, later ones accepted again', async () => {
+  const m = await modality();
+  expect((await nAction(m.association, request(uid(), [[SopClass.CTImage, uid()]]))).status).toBe(0); // waits for its deadline
+  expect((await nAction(m.association, request(uid(), [[SopClass.CTImage, ct[0]!.sopInstanceUID]]))).status).toBe(0x0213);
+  expect((await m.next()).eventTypeID).toBe(2);
+  await commitment.idle();
+  expect((await nAction(m.association, request(uid(), [[SopClass.CTImage, ct[0]!.sopInstanceUID]]))).status).toBe(0);
+  expect((await m.next()).eventTypeID).toBe(1);
   await m.association.release();
 });

@@ -66,6 +66,8 @@ export interface CommitmentServiceOptions {
   pollMs?: number;
   /** Most references in one request (default 10 000). */
   maxReferences?: number;
+  /** Most requests waiting for their report at once; more are refused with 0x0213 (default 100). */
+  maxPending?: number;
   tlsOptions?: tls.ConnectionOptions;
   connectTimeouts?: ConnectDimseOptions['timeouts'];
   logger?: DimseLogger;
@@ -92,6 +94,7 @@ export function createCommitmentService(options: CommitmentServiceOptions): Comm
   const timeoutMs = options.timeoutMs ?? 10 * 60_000;
   const pollMs = options.pollMs ?? 2000;
   const maxReferences = options.maxReferences ?? 10_000;
+  const maxPending = options.maxPending ?? 100;
   const connect = options.connect ?? connectDimse;
   const tasks = new Set<Promise<void>>();
   const stop = new AbortController();
@@ -195,6 +198,8 @@ export function createCommitmentService(options: CommitmentServiceOptions): Comm
     const items = info[Tags.ReferencedSOPSequence]?.Value ?? [];
     if (items.length === 0) return { status: MISSING_ATTRIBUTE_VALUE, errorComment: 'Referenced SOP Sequence is empty' };
     if (items.length > maxReferences) return { status: RESOURCE_LIMITATION, errorComment: `more than ${maxReferences} references` };
+    // Each accepted request polls until its deadline: bound how many can (PS3.7 C.5.x resource limitation).
+    if (tasks.size >= maxPending) return { status: RESOURCE_LIMITATION, errorComment: 'too many storage commitment requests pending' };
     const refs: Reference[] = [];
     for (const v of items) {
       const ref = referenceOf(v);
