@@ -25,7 +25,14 @@ export function mergeResults(previous: BenchResults, partial: BenchResults, meas
     fills,
     cost: fresh.has(7) ? partial.cost : previous.cost,
     versions: { ...previous.versions, ...partial.versions },
-    notes: [...previous.notes.filter((n) => !n.startsWith('Figure(s) ')), `Figure(s) ${measured.join(', ')} re-measured on ${partial.generatedAt.slice(0, 16).replace('T', ' ')} UTC (${partial.mode} run, ${partial.runs} runs); the others are from ${previous.generatedAt.slice(0, 16).replace('T', ' ')} UTC.`, ...partial.notes.filter((n) => !previous.notes.includes(n))],
+    machine: { ...previous.machine, loadAtEnd: partial.machine.loadAtEnd },
+    durationSeconds: previous.durationSeconds + partial.durationSeconds,
+    notes: [
+      // One note per kind: the latest "under load" statement replaces the earlier one.
+      ...previous.notes.filter((n) => !n.startsWith('Figure(s) ') && !(n.startsWith('Measured under load') && partial.notes.some((p) => p.startsWith('Measured under load')))),
+      `Figure(s) ${measured.join(', ')} re-measured on ${partial.generatedAt.slice(0, 16).replace('T', ' ')} UTC (${partial.mode} run, ${partial.runs} runs); the others are from ${previous.generatedAt.slice(0, 16).replace('T', ' ')} UTC.`,
+      ...partial.notes.filter((n) => !previous.notes.includes(n)),
+    ],
   };
 }
 

@@ -45,6 +45,7 @@ async function main(): Promise<void> {
       only: { type: 'string' },
       scales: { type: 'string' },
       'instances-per-study': { type: 'string', default: '1' },
+      'memory-runs': { type: 'string' },
       'out-dir': { type: 'string', default: path.join(ROOT, 'docs') },
       'cache-dir': { type: 'string', default: path.join(ROOT, 'data', 'bench', 'cache') },
       note: { type: 'string', multiple: true },
@@ -52,7 +53,7 @@ async function main(): Promise<void> {
     },
   });
   if (values.help) {
-    console.log('usage: npm run bench -- [--quick] [--runs N] [--only 1,2,3,4,5,7] [--scales 10000,100000] [--instances-per-study 1] [--note TEXT]');
+    console.log('usage: npm run bench -- [--quick] [--runs N] [--only 1,2,3,4,5,7] [--scales 10000,100000] [--instances-per-study 1] [--memory-runs N] [--note TEXT]');
     return;
   }
   const quick = values.quick!;
@@ -74,6 +75,7 @@ async function main(): Promise<void> {
     quick,
     runs,
     instancesPerStudy: Number(values['instances-per-study']),
+    ...(values['memory-runs'] ? { memoryRuns: Number(values['memory-runs']) } : {}),
     dataset,
     workDir,
     cacheDir,
