@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # The one test command (`npm test`): installs the Debian packages the tests
-# drive when missing (dcmtk), type-checks, runs jest, and ends with the plain
+# drive when missing (dcmtk; unzip checks the ZIP downloads), type-checks, runs jest, and ends with the plain
 # "N passed, N failed" line CI reads. Chromium (Debian) drives the web UI
 # tests (test/e2e/web-*.test.ts).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
 need_apt=()
-for bin in dcmdump:dcmtk storescu:dcmtk chromium:chromium; do
+for bin in dcmdump:dcmtk storescu:dcmtk chromium:chromium unzip:unzip; do
   command -v "${bin%%:*}" >/dev/null 2>&1 || need_apt+=("${bin##*:}")
 done
 if [ ${#need_apt[@]} -gt 0 ]; then
