@@ -7,6 +7,7 @@
  * large file taking the upload API.
  */
 import { createHash, randomBytes } from 'node:crypto';
+import * as fs from 'node:fs';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import * as path from 'node:path';
@@ -202,6 +203,15 @@ run('web UI with authentication (API key, OIDC + PKCE) in Chromium', () => {
       expect(found.json).toHaveLength(1);
     }
     await page.waitForFunction(() => document.querySelectorAll('tr.study').length === 2);
+  });
+
+  test('ZIP download with the token (fetched, then saved)', async () => {
+    const [download] = await Promise.all([page.waitForEvent('download'), page.locator('tr.study button.download-zip').first().click()]);
+    const file = path.join(tmp.dir, 'auth.zip');
+    await download.saveAs(file);
+    const bytes = fs.readFileSync(file);
+    expect(bytes.subarray(0, 4).toString('latin1')).toBe('PK\u0003\u0004');
+    expect(await page.textContent('#status')).toBe('ZIP downloaded.');
   });
 
   test('the viewer link hands the token to OHIF', async () => {

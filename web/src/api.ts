@@ -107,15 +107,20 @@ export class ArchiveClient {
   }
 
   /**
-   * The study as a ZIP (PS3.18 §8.3.3.1 media type application/zip). The
-   * answer is a Blob: the browser saves it with a download link.
+   * The study's ZIP download (`{study}/archive`, not DICOMweb: the archive's
+   * "USB stick" export of the stored instances). `?accept=` (PS3.18 §8.3.3.1)
+   * lets a plain link ask for application/zip.
    */
+  studyZipUrl(study: string): string {
+    return this.url(`/studies/${encodeURIComponent(study)}/archive?accept=${encodeURIComponent('application/zip')}`);
+  }
+
+  /** The ZIP through fetch, for when the request needs the Authorization header (a plain link cannot carry it). */
   async retrieveStudyZip(study: string): Promise<Blob> {
-    const res = await this.request(`/studies/${encodeURIComponent(study)}`, { headers: { Accept: 'application/zip' } });
-    if (!res.ok || !/zip/.test(res.headers.get('content-type') ?? '')) {
-      if (res.ok || res.status === 406 || res.status === 404) throw new HttpError(406, 'this archive does not offer ZIP downloads');
-      throw await errorOf(res);
-    }
+    const res = await this.request(`/studies/${encodeURIComponent(study)}/archive`, { headers: { Accept: 'application/zip' } });
+    if (res.status === 404 && !/json/.test(res.headers.get('content-type') ?? '')) throw new HttpError(404, 'this archive does not offer ZIP downloads');
+    if (!res.ok) throw await errorOf(res);
+    if (!/zip/.test(res.headers.get('content-type') ?? '')) throw new HttpError(406, 'this archive does not offer ZIP downloads');
     return res.blob();
   }
 

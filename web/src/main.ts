@@ -258,15 +258,24 @@ async function showTags(study: string, series: string, instance: string): Promis
   }
 }
 
+function save(href: string, filename: string): void {
+  const a = h('a', { href, download: filename });
+  document.body.append(a);
+  a.click();
+  a.remove();
+}
+
 async function downloadZip(study: string): Promise<void> {
+  // Without credentials a plain link lets the browser stream the ZIP to disk; with them, fetch (the whole ZIP in memory).
+  if (!storedToken()) {
+    save(client.studyZipUrl(study), `study-${study}.zip`);
+    status('ZIP download started.');
+    return;
+  }
   status('Preparing ZIP…');
   try {
-    const blob = await client.retrieveStudyZip(study);
-    const url = URL.createObjectURL(blob);
-    const a = h('a', { href: url, download: `study-${study}.zip` });
-    document.body.append(a);
-    a.click();
-    a.remove();
+    const url = URL.createObjectURL(await client.retrieveStudyZip(study));
+    save(url, `study-${study}.zip`);
     setTimeout(() => URL.revokeObjectURL(url), 60_000);
     status('ZIP downloaded.');
   } catch (error) {
