@@ -150,6 +150,51 @@ function unpackBits(bytes: Uint8Array, pixels: number, bitOffset: number): Uint8
 }
 
 /**
+ * Width and height a compressed stream declares, read from its header before
+ * any decoding: JPEG / JPEG-LS start-of-frame (ITU-T T.81 B.2.2, T.87 C.2.2),
+ * JPEG 2000 / HTJ2K SIZ (ISO/IEC 15444-1 A.5.1). undefined when the header is
+ * not found (RLE has none: its size comes from the data set).
+ */
+export function declaredDimensions(ts: string, bytes: Uint8Array): { width: number; height: number } | undefined {
+  const fn = DECODERS[ts];
+  if (fn === 'decodeJpeg' || fn === 'decodeJpegLs') {
+    let i = 2;
+    while (i + 9 < bytes.length) {
+      if (bytes[i] !== 0xff) {
+        i++;
+        continue;
+      }
+      const m = bytes[i + 1]!;
+      if (m === 0xff || m === 0x00 || (m >= 0xd0 && m <= 0xd8) || m === 0x01) {
+        i += m === 0xff ? 1 : 2;
+        continue;
+      }
+      const length = (bytes[i + 2]! << 8) | bytes[i + 3]!;
+      const sof = (m >= 0xc0 && m <= 0xcf && m !== 0xc4 && m !== 0xc8 && m !== 0xcc) || m === 0xf7;
+      if (sof) return { height: (bytes[i + 5]! << 8) | bytes[i + 6]!, width: (bytes[i + 7]! << 8) | bytes[i + 8]! };
+      if (m === 0xda) return undefined; // scan data before any frame header
+      i += 2 + length;
+    }
+    return undefined;
+  }
+  if (fn === 'decodeJpeg2000' || fn === 'decodeHtJpeg2000') {
+    // The codestream may sit in a JP2 box: look for SOC + SIZ in the first bytes.
+    const limit = Math.min(bytes.length - 20, 4096);
+    for (let i = 0; i < limit; i++) {
+      if (bytes[i] === 0xff && bytes[i + 1] === 0x4f && bytes[i + 2] === 0xff && bytes[i + 3] === 0x51) {
+        const v = new DataView(bytes.buffer, bytes.byteOffset + i + 4);
+        const xsiz = v.getUint32(4);
+        const ysiz = v.getUint32(8);
+        const x0 = v.getUint32(12);
+        const y0 = v.getUint32(16);
+        return { width: xsiz - x0, height: ysiz - y0 };
+      }
+    }
+  }
+  return undefined;
+}
+
+/**
  * One frame's pixels from its bytes as stored: a native frame (bit offset for
  * 1-bit data), or the concatenated fragments of an encapsulated one.
  */
@@ -166,6 +211,13 @@ export async function decodeFrame(ts: string, frame: Uint8Array, d: PixelDescrip
   }
   const fn = DECODERS[ts];
   if (!fn) throw new ImagingError('UNSUPPORTED_TRANSFER_SYNTAX', `no decoder for transfer syntax ${ts}`);
+  // Never let a stream's own header size the decoder's buffers: it must match the data set,
+  // whose size was bounded by describePixels (a 3 kB JPEG may declare 65535 × 65535).
+  const declared = declaredDimensions(ts, frame);
+  if (declared && (declared.width !== d.columns || declared.height !== d.rows)) {
+    throw new ImagingError('DECODE_FAILED', `the ${ts} stream is ${declared.width}×${declared.height}, the data set says ${d.columns}×${d.rows}`);
+  }
+  if (!declared && fn !== 'decodeRle') throw new ImagingError('DECODE_FAILED', `the ${ts} frame has no readable header`);
   await loadCodecs();
   const context = new Context({
     width: d.columns,

@@ -5,7 +5,7 @@
  * within a small tolerance (two IDCT implementations may round differently).
  */
 import { makeTempDir } from '../../helpers/tmp';
-import { dcmtkDecompress, decodeCorpusFrame, maxDifference } from './corpus-helpers';
+import { dcmtkDecompress, decodeCorpusFrame, maxDifference, loadImage, frameBytes } from './corpus-helpers';
 import { encodeFrame, decodeFrame, TS } from '../../../functions/core/imaging';
 
 let tmp: ReturnType<typeof makeTempDir>;
@@ -88,4 +88,23 @@ test('a corrupt compressed frame is a DECODE_FAILED error, not a crash', async (
   const { img } = await decodeCorpusFrame('MR_small_jp2klossless.dcm');
   await expect(decodeFrame(TS.JPEG2000Lossless, new Uint8Array([0xff, 0x4f, 0xff, 0x51, 1, 2, 3]), img.description)).rejects.toMatchObject({ reason: 'DECODE_FAILED', code: 'NOT_ACCEPTABLE' });
   await expect(decodeFrame('1.2.840.10008.1.2.4.100', new Uint8Array(10), img.description)).rejects.toMatchObject({ reason: 'UNSUPPORTED_TRANSFER_SYNTAX' });
+});
+
+test('a stream whose header declares another size than the data set is refused before decoding', async () => {
+  for (const [file, ts, marker] of [
+    ['JPEG-lossy.dcm', TS.JPEGExtended12Bit, [0xff, 0xc1]],
+    ['MR_small_jp2klossless.dcm', TS.JPEG2000Lossless, [0xff, 0x51]],
+    ['MR_small_jpeg_ls_lossless.dcm', TS.JPEGLSLossless, [0xff, 0xf7]],
+  ] as const) {
+    const img = await loadImage(file);
+    const bytes = new Uint8Array(frameBytes(img, 0));
+    const at = Buffer.from(bytes).indexOf(Buffer.from(marker));
+    expect(at).toBeGreaterThan(0);
+    // A "bomb": 60000 × 60000 declared by a frame of a few kilobytes.
+    if (marker[1] === 0x51) new DataView(bytes.buffer).setUint32(at + 4 + 4, 60000);
+    else new DataView(bytes.buffer).setUint16(at + 5, 60000);
+    await expect(decodeFrame(ts, bytes, img.description)).rejects.toMatchObject({ reason: 'DECODE_FAILED' });
+    // The codecs keep working.
+    expect((await decodeFrame(ts, frameBytes(img, 0), img.description)).data.byteLength).toBeGreaterThan(0);
+  }
 });
