@@ -1,9 +1,9 @@
 /**
  * The web UI and the OHIF viewer in a real browser (Debian's Chromium,
  * headless, through playwright-core) against a real embedded archive:
- * upload through the file input, find the study by a wildcard name, page
- * through results, browse series → instances → tags, thumbnails and ZIP
- * when the archive offers them, open the study in OHIF and read the drawn
+ * upload through the file input and a folder, find the study by a wildcard
+ * name, page through results, browse series → instances → tags with
+ * thumbnails, download the ZIP, open the study in OHIF and read the drawn
  * pixels back, delete with confirmation.
  *
  * UPDATE_SCREENSHOTS=1 also writes docs/screenshots/*.png.
@@ -95,6 +95,20 @@ run('web UI (Chromium) + OHIF against the embedded archive', () => {
     expect(await page.textContent('#status')).toBe('No studies match.');
   });
 
+  test('uploads a folder (nested directories) through the folder input', async () => {
+    const dir = path.join(tmp.dir, 'folder');
+    const series = ctSeries({ count: 2, rows: 64, columns: 64, patient: { name: 'DIRUP^FOLDER', id: 'DIRUP0001' }, studyDate: '20220202' });
+    fs.mkdirSync(path.join(dir, 'a', 'b'), { recursive: true });
+    fs.writeFileSync(path.join(dir, 'a', 'one.dcm'), series[0]!.bytes);
+    fs.writeFileSync(path.join(dir, 'a', 'b', 'two'), series[1]!.bytes); // no extension: recognised by its DICM prefix
+    await page.evaluate(() => delete document.getElementById('upload-status')!.dataset.done);
+    await page.setInputFiles('#folder-input', dir);
+    await page.waitForSelector('#upload-status[data-done=true]');
+    expect(await page.textContent('#upload-status')).toBe('Upload finished: 2 stored, 0 failed, 0 skipped (not DICOM).');
+    const stored = await getJson(`${archive.dicomWebUrl}/studies/${series[0]!.studyInstanceUID}/instances`);
+    expect(stored.json).toHaveLength(2);
+  });
+
   test('date range, modality and accession filters, and paging with limit/offset', async () => {
     // 27 more studies (CR) so that a page (25) is full and a second one exists.
     for (let n = 0; n < 27; n++) {
@@ -131,29 +145,22 @@ run('web UI (Chromium) + OHIF against the embedded archive', () => {
     await page.fill('#search input[name=accession]', '');
   });
 
-  test('study → series → instances → tags; thumbnails when the archive has them', async () => {
+  test('study → series → instances → tags, with the archive thumbnails', async () => {
     await searchByName('WEBUI*');
-    const res = await fetch(`${archive.dicomWebUrl}/studies/${study[0]!.studyInstanceUID}/thumbnail`, { headers: { Accept: 'image/jpeg' } });
-    const hasThumbnails = res.ok && /^image\//.test(res.headers.get('content-type') ?? '');
-    await res.arrayBuffer();
     const row = page.locator('tr.study').first();
-    if (hasThumbnails) {
-      const img = row.locator('.thumb img');
-      await img.waitFor();
-      await page.waitForFunction(() => {
-        const i = document.querySelector('tr.study .thumb img') as HTMLImageElement | null;
-        return !!i && i.complete && i.naturalWidth > 0;
-      });
-    } else {
-      // No thumbnail resource: the modality stands in.
-      expect(await row.locator('.thumb').textContent()).toBe('CT');
-    }
+    // The study thumbnail (PS3.18 §10.4.1.1.6), fetched and shown as an image that decoded.
+    await row.locator('.thumb img').waitFor();
+    await page.waitForFunction(() => {
+      const i = document.querySelector('tr.study .thumb img') as HTMLImageElement | null;
+      return !!i && i.complete && i.naturalWidth > 0;
+    });
     await shot('study-list');
 
     await row.click();
     const card = page.locator(`button.series[data-series="${study[0]!.seriesInstanceUID}"]`);
     await card.waitFor();
     expect(await card.textContent()).toContain('3 instances');
+    await card.locator('.thumb img').waitFor();
     await card.click();
     const instances = page.locator('button.instance');
     await page.waitForFunction(() => document.querySelectorAll('button.instance').length === 3);
