@@ -27,6 +27,8 @@ export const dcmjsStub: Plugin = {
     b.onLoad({ filter: /.*/, namespace: 'dcmjs-stub' }, () => ({ contents: 'module.exports = { data: {}, log: {}, utilities: {}, normalizers: {}, derivations: {} };', loader: 'js' }));
   },
 };
+/** Functions that decode pixel data and so need the codecs' .wasm beside their bundle. */
+export const CODEC_HANDLERS: readonly string[] = ['wado'];
 export const CODECS_WASM = 'node_modules/dcmjs-codecs/build/dcmjs-native-codecs.wasm';
 
 export const HANDLERS = ['stow', 'qido', 'wado', 'delete', 'upload', 'ingest'] as const;
@@ -73,7 +75,8 @@ export async function buildFunctions(outDir: string = DEFAULT_OUT_DIR): Promise<
         tsconfig: path.join(ROOT, 'tsconfig.json'),
       });
       fs.writeFileSync(path.join(dir, 'meta.json'), JSON.stringify(result.metafile));
-      if (Object.keys(result.metafile.inputs).some((i) => i.includes('dcmjs-codecs'))) fs.copyFileSync(path.join(ROOT, CODECS_WASM), path.join(dir, path.basename(CODECS_WASM)));
+      // Only the WADO function decodes (rendering, transcoding); the others carry the codec JavaScript through the shared route table but never call it.
+      if (CODEC_HANDLERS.includes(name) && Object.keys(result.metafile.inputs).some((i) => i.includes('dcmjs-codecs'))) fs.copyFileSync(path.join(ROOT, CODECS_WASM), path.join(dir, path.basename(CODECS_WASM)));
       return { name, file, bytes: fs.statSync(file).size };
     }),
   );
