@@ -10,6 +10,8 @@
  * The config file defaults to $GATEWAY_CONFIG, then ./gateway.json.
  * Exit codes: 0 ok; 1 some files failed / were quarantined; 2 usage or configuration error.
  */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadConfig, ConfigError } from './config';
 import type { GatewayConfig } from './config-types';
@@ -108,21 +110,19 @@ async function cmdStatus(config: GatewayConfig, json: boolean): Promise<number> 
   }
 }
 
-async function waitSettled(spool: Spool, ids: string[], uploader: Uploader | undefined): Promise<{ done: number; quarantine: number }> {
+async function waitSettled(config: GatewayConfig, ids: string[], uploader: Uploader | undefined): Promise<{ done: number; quarantine: number }> {
   const result = { done: 0, quarantine: 0 };
   if (uploader) {
     for (const r of await Promise.all(ids.map((id) => uploader.settled(id)))) result[r.state === 'done' ? 'done' : 'quarantine']++;
     return result;
   }
-  // Another process (the running gateway) uploads: watch the records.
+  // Another process (the running gateway) uploads: watch done/ and quarantine/ (two directory
+  // listings a second, however many instances are pending).
   const pending = new Set(ids);
   while (pending.size > 0) {
-    for (const id of [...pending]) {
-      const r = await spool.get(id);
-      if (!r) pending.delete(id); // pruned: it was done
-      else if (r.state === 'done' || r.state === 'quarantine') {
-        result[r.state]++;
-        pending.delete(id);
+    for (const state of ['done', 'quarantine'] as const) {
+      for (const id of await fs.promises.readdir(path.join(config.spool.dir, state)).catch(() => [] as string[])) {
+        if (pending.delete(id)) result[state]++;
       }
     }
     if (pending.size > 0) await new Promise((r) => setTimeout(r, 1000));
@@ -149,7 +149,7 @@ async function cmdImport(config: GatewayConfig, dir: string, options: { wait: bo
     let quarantined = 0;
     if (options.wait && result.ids.length > 0) {
       process.stderr.write(`import: waiting for ${result.ids.length} uploads${uploader ? '' : ' (by the running gateway)'}\n`);
-      const settled = await waitSettled(spool, result.ids, uploader);
+      const settled = await waitSettled(config, result.ids, uploader);
       quarantined = settled.quarantine;
       process.stderr.write(`import: ${settled.done} uploaded, ${settled.quarantine} quarantined\n`);
     }

@@ -228,6 +228,36 @@ describe('CLI: import --wait and status, into the embedded archive', () => {
     expect(failed.stderr).toContain('MISSING_TRANSFER_SYNTAX');
   });
 
+  test('beside a running gateway the importer only spools, and --wait watches the gateway upload', async () => {
+    const series = ctSeries({ count: 4, rows: 16, columns: 16 });
+    const root = path.join(tmp.dir, 'media-2');
+    writeTree(root, Object.fromEntries(series.map((s, i) => [`${i}.dcm`, s.bytes] as const)));
+    const configFile = path.join(tmp.dir, 'gateway-2.json');
+    fs.writeFileSync(
+      configFile,
+      JSON.stringify({ dimse: { aeTitle: 'EDGE', port: 0 }, cloud: { dicomWebUrl: archive.dicomWebUrl }, spool: { dir: 'spool-2', fsync: false }, http: { port: 0 } }),
+    );
+    const worker = spawn(process.execPath, ['--import', 'tsx', CLI, 'drain', '--config', configFile], { cwd: PROJECT_ROOT, stdio: ['ignore', 'ignore', 'pipe'] });
+    let log = '';
+    worker.stderr.on('data', (d) => (log += d));
+    const exited = new Promise((r) => worker.on('exit', r));
+    try {
+      const until = Date.now() + 60_000;
+      while (!log.includes('upload pipeline started')) {
+        if (Date.now() > until) throw new Error(`the drain worker did not start: ${log}`);
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      const imported = await run(['import', '--config', configFile, '--wait', root]);
+      expect(imported.stderr).toContain('waiting for 4 uploads (by the running gateway)');
+      expect(imported.stderr).toContain('import: 4 uploaded, 0 quarantined');
+      expect(imported.code).toBe(0);
+      expect((await getJson(`${archive.dicomWebUrl}/studies/${series[0]!.studyInstanceUID}/instances`)).json).toHaveLength(4);
+    } finally {
+      worker.kill('SIGTERM');
+      await exited;
+    }
+  });
+
   test('usage and configuration errors exit with 2 and say why', async () => {
     const noConfig = await run(['status', '--config', path.join(tmp.dir, 'absent.json')]);
     expect(noConfig.code).toBe(2);
