@@ -7,3 +7,6 @@ export const PROJECT_ROOT = path.resolve(__dirname, '..', '..');
 export function handlerEntry(name: string): string {
   return path.join(PROJECT_ROOT, 'functions', 'handlers', `${name}.ts`);
 }
+
+/** The image codecs' WebAssembly, loaded at run time from beside index.js (same file as scripts/build-functions.ts CODECS_WASM). */
+export const CODECS_WASM = 'node_modules/dcmjs-codecs/build/dcmjs-native-codecs.wasm';

@@ -25,6 +25,12 @@ export interface ArchiveFunctionProps {
   readonly environment?: Record<string, string>;
   /** LOG_LEVEL read by the handlers' logger. @default INFO */
   readonly logLevel?: 'DEBUG' | 'INFO' | 'WARN' | 'ERROR';
+  /**
+   * Files (relative to the project root) copied beside index.js in the
+   * deployment package: what the bundle loads from its own directory at run
+   * time, such as the image codecs' WebAssembly (esbuild cannot inline it).
+   */
+  readonly packageFiles?: readonly string[];
 }
 
 /**
@@ -110,6 +116,12 @@ export class ArchiveFunction extends Construct {
         externalModules: [],
         tsconfig: path.join(PROJECT_ROOT, 'tsconfig.json'),
         esbuildArgs: { '--supported:dynamic-import': 'false', '--legal-comments': 'none' },
+        commandHooks: {
+          beforeBundling: () => [],
+          beforeInstall: () => [],
+          // Local bundling (no Docker): plain copies from the project into the asset directory.
+          afterBundling: (_inputDir: string, outputDir: string) => (props.packageFiles ?? []).map((f) => `cp "${path.join(PROJECT_ROOT, f)}" "${outputDir}/"`),
+        },
       },
     });
 

@@ -3,7 +3,7 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import type { Construct } from 'constructs';
 import { FUNCTION_NAMES, scopeNames, type FunctionName, type StageConfig } from '../config';
-import { handlerEntry } from '../paths';
+import { CODECS_WASM, handlerEntry } from '../paths';
 import { ArchiveAccess, ARCHIVE_PREFIX, UPLOAD_PREFIX, UPLOAD_STATUS_PREFIX, type ArchiveResources } from '../constructs/archive-access';
 import { ArchiveAlarms } from '../constructs/archive-alarms';
 import { ArchiveFunction } from '../constructs/archive-function';
@@ -22,6 +22,14 @@ const SERVICE_ENVIRONMENT: Record<FunctionName, (config: StageConfig) => Record<
   upload: (c) => ({ MAX_UPLOAD_BYTES: String(c.largeObjects.maxUploadBytes) }),
   ingest: (c) => ({ MAX_UPLOAD_BYTES: String(c.largeObjects.maxUploadBytes) }),
 };
+
+/**
+ * Files a function loads from beside its bundle at run time. Only WADO decodes
+ * pixel data (transcoding, rendered, WADO-URI); the other API bundles contain
+ * the codecs' JavaScript through the shared route table but never instantiate
+ * them (the WebAssembly is loaded lazily), so they do without its 4 MB.
+ */
+const PACKAGE_FILES: Partial<Record<FunctionName, readonly string[]>> = { wado: [CODECS_WASM] };
 
 export interface StatelessStackProps extends StackProps {
   readonly config: StageConfig;
@@ -61,6 +69,7 @@ export class StatelessStack extends Stack {
         settings: config.functions[name],
         logRetention,
         logKey: opsKey,
+        packageFiles: PACKAGE_FILES[name],
         environment: {
           BUCKET_NAME: data.bucket.bucketName,
           TABLE_NAME: data.table.tableName,
