@@ -16,6 +16,7 @@ import { removeOutdir, synthApp, type Synthesized } from './archive-app-fixture'
 describe('function deployment packages (bundled synth)', () => {
   let synth: Synthesized;
   let packages: Record<string, string[]>;
+  const bundleBytes: Record<string, number> = {};
   beforeAll(() => {
     synth = synthApp({ bundle: true });
     const template = Template.fromStack(synth.stateless);
@@ -25,7 +26,9 @@ describe('function deployment packages (bundled synth)', () => {
       if (!description.startsWith('DICOMweb ')) continue;
       const key = String(fn.Properties.Code.S3Key);
       const dir = path.join(synth.outdir, `asset.${key.replace(/\.zip$/, '')}`);
-      packages[description.slice('DICOMweb '.length)] = fs.readdirSync(dir).sort();
+      const name = description.slice('DICOMweb '.length);
+      packages[name] = fs.readdirSync(dir).sort();
+      bundleBytes[name] = fs.statSync(path.join(dir, 'index.js')).size;
     }
   }, 600_000);
   afterAll(() => removeOutdir(synth));
@@ -39,5 +42,10 @@ describe('function deployment packages (bundled synth)', () => {
     const wasm = path.basename(CODECS_WASM);
     expect(packages.wado).toEqual(['index.js', 'index.js.map', wasm].sort());
     for (const name of ['stow', 'qido', 'delete', 'upload', 'ingest']) expect({ name, files: packages[name] }).toEqual({ name, files: ['index.js', 'index.js.map'] });
+  });
+
+  it('the bundles CDK builds keep the 3 MB budget too (they lack the dcmjs stub of scripts/build-functions.ts)', () => {
+    expect(Object.keys(bundleBytes).sort()).toEqual(['delete', 'ingest', 'qido', 'stow', 'upload', 'wado']);
+    for (const [name, bytes] of Object.entries(bundleBytes)) expect({ name, over: bytes > 3 * 1024 * 1024, bytes }).toEqual({ name, over: false, bytes });
   });
 });
