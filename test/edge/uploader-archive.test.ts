@@ -166,6 +166,21 @@ describe('uploader → embedded archive', () => {
     expect(sample(metrics.render(), 'gateway_uploads_total{route="upload"}')).toBe(1);
   });
 
+  test('large-object path: a failed part is resumed, not restarted — only the missing part is sent again', async () => {
+    const { spool, uploader } = await start({ uploader: { largeObjectThresholdBytes: 1 * MiB } });
+    const [big] = ctSeries({ count: 1, rows: 1024, columns: 1024 });
+    const isPart = (n: number) => (m: string, p: string) => m === 'PUT' && new RegExp(`/uploads/[0-9a-f]+/parts/${n}$`).test(p);
+    proxy.inject({ status: 503 }, 1, isPart(3));
+    const seenBefore = proxy.seen.length;
+    const r = await put(spool, big!);
+    expect(await uploader.settled(r.id)).toMatchObject({ state: 'done', attempts: 2 });
+    await expectRetrievable(archive.dicomWebUrl, big!);
+    const seen = proxy.seen.slice(seenBefore);
+    expect(seen.filter((s) => s.method === 'POST' && s.path === '/dicom-web/uploads')).toHaveLength(1);
+    for (const n of [1, 2]) expect(seen.filter((s) => isPart(n)(s.method, s.path))).toHaveLength(1);
+    expect(seen.filter((s) => isPart(3)(s.method, s.path)).map((s) => s.answeredBy)).toEqual(['proxy', 'archive']);
+  });
+
   test('STOW answering 413 sends the instance through the upload API instead', async () => {
     const { spool, uploader } = await start();
     const [inst] = ctSeries({ count: 1, rows: 32, columns: 32 });

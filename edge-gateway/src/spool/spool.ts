@@ -51,6 +51,8 @@ export interface SpoolRecord {
   settledAt?: string;
   /** Forced upload route (e.g. 'upload' after STOW answered 413). */
   route?: 'stow' | 'upload';
+  /** Status URL of a large-object upload in progress, so a later attempt resumes it. */
+  uploadStatusUrl?: string;
 }
 
 export type IncomingMeta = Omit<SpoolRecord, 'id' | 'state' | 'attempts' | 'receivedAt' | 'sizeBytes'>;
@@ -425,10 +427,18 @@ export class Spool {
     return next;
   }
 
+  /** Update the record of an inflight entry in place (atomic, not fsynced: a hint for a later attempt). */
+  async annotate(record: SpoolRecord, fields: Pick<SpoolRecord, 'uploadStatusUrl'>): Promise<SpoolRecord> {
+    this.assertOwner();
+    const next = { ...record, ...fields };
+    await writeFileAtomic(path.join(this.entry(record.state, record.id), RECORD), JSON.stringify(next), false);
+    return next;
+  }
+
   /** Uploaded: record to done/, the file deleted (done/ keeps only the record). */
   async markDone(record: SpoolRecord, extra: { reason?: string } = {}): Promise<SpoolRecord> {
     this.assertOwner();
-    const done = await this.transition({ ...record, ...extra, settledAt: new Date(this.now()).toISOString(), notBefore: undefined }, 'done');
+    const done = await this.transition({ ...record, ...extra, settledAt: new Date(this.now()).toISOString(), notBefore: undefined, uploadStatusUrl: undefined }, 'done');
     // The move to done/ must be durable before the file goes: otherwise a power failure could
     // leave an entry in inflight/ without its file, which recovery would have to quarantine.
     await fsyncDir(path.join(this.dir, 'done'), this.config.fsync);
@@ -483,6 +493,7 @@ export class Spool {
       delete next.notBefore;
       delete next.settledAt;
       delete next.route;
+      delete next.uploadStatusUrl;
       await writeFileAtomic(path.join(entry, RECORD), JSON.stringify(next), this.config.fsync);
       try {
         await renameDurable(entry, this.entry('queued', id), this.config.fsync);

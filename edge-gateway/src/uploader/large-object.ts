@@ -97,11 +97,19 @@ function verdict(doc: UploadDoc): UploadOutcome | undefined {
   return { kind: 'reject', reason: `upload API: ${reason.slice(0, 60)}${code}` };
 }
 
+export interface ResumeHandle {
+  /** statusUrl of an upload an earlier attempt started (from the spool record). */
+  statusUrl?: string;
+  /** Called once a new upload exists, so a later attempt can resume it (the uploader records it). */
+  onCreated?: (statusUrl: string) => Promise<void>;
+}
+
 export async function uploadLargeObject(
   ctx: TransferContext,
   file: string,
   meta: { studyInstanceUID?: string },
   options: LargeObjectOptions = {},
+  resume: ResumeHandle = {},
 ): Promise<UploadOutcome> {
   const size = (await fs.promises.stat(file)).size;
   const json = async (method: string, url: string, body?: unknown): Promise<HttpResponse> => {
@@ -116,59 +124,75 @@ export async function uploadLargeObject(
     });
   };
   let statusUrl: string | undefined;
-  let completed = false;
   try {
-    const created = await json('POST', `${ctx.dicomWebUrl}/uploads`, { size, ...(meta.studyInstanceUID ? { studyInstanceUID: meta.studyInstanceUID } : {}) });
-    if (created.status === 404 || created.status === 405) throw new Stop({ kind: 'reject', reason: `the archive has no upload API (${describeHttpError(created.status, created.body)})` });
-    expectOk(created, 'create upload', [200, 201]);
-    let doc = parseDoc(created);
-    statusUrl = doc.statusUrl;
-    const partCount = doc.partCount ?? 0;
-    if (!statusUrl || !doc.completeUrl || !Number.isSafeInteger(partCount) || partCount < 1 || partCount > 10_000) {
-      throw new Stop({ kind: 'retry', reason: 'upload API: incomplete create answer' });
+    let doc: UploadDoc | undefined;
+    // Resume an upload an earlier attempt started: only the parts the store lacks are sent again
+    // (a 10 GB whole-slide image is not restarted from zero after a network error or a crash).
+    if (resume.statusUrl) {
+      const s = await json('GET', resume.statusUrl);
+      if (s.status === 401 || s.status === 403) expectOk(s, 'upload status', [200]);
+      if (s.status === 200) {
+        const d = parseDoc(s);
+        if ((d as { size?: unknown }).size === size && d.state !== 'failed') {
+          doc = d;
+          statusUrl = resume.statusUrl;
+        }
+      }
+      // Anything else (gone, expired, failed, another size): start afresh.
     }
-    const completeUrl = doc.completeUrl;
-    // At most 1000 targets per answer: page through the status for the rest.
-    const targets = new Map<number, PartTarget>();
-    for (let page = 0; page < 20; page++) {
-      for (const p of doc.parts ?? []) targets.set(p.partNumber, p);
-      if (targets.size >= partCount || doc.nextPartNumberMarker === undefined) break;
-      const next = await json('GET', `${statusUrl}?partNumberMarker=${doc.nextPartNumberMarker}`);
-      expectOk(next, 'upload status', [200]);
-      doc = parseDoc(next);
-    }
-    if (targets.size !== partCount) throw new Stop({ kind: 'retry', reason: `upload API: ${targets.size} of ${partCount} part targets` });
-
-    const etags = new Map<number, string>();
-    let offset = 0;
-    const plan = [...targets.values()].sort((a, b) => a.partNumber - b.partNumber).map((p) => {
-      const start = offset;
-      offset += p.size;
-      return { ...p, start };
-    });
-    if (offset !== size) throw new Stop({ kind: 'retry', reason: 'upload API: part sizes do not add up to the file size' });
-    await mapLimit(plan, options.partConcurrency ?? 4, async (p) => {
-      const res = await httpRequest({
-        method: p.method ?? 'PUT',
-        url: p.url,
-        headers: { ...(p.headers ?? {}) },
-        contentLength: p.size,
-        body: () => fs.createReadStream(file, { start: p.start, end: p.start + p.size - 1, highWaterMark: 256 * 1024 }),
-        timeoutMs: ctx.timeoutMs,
-        agents: ctx.agents,
+    if (doc?.state === 'stored') return { kind: 'done' };
+    if (!doc || doc.state === 'uploading') {
+      if (!doc) {
+        const created = await json('POST', `${ctx.dicomWebUrl}/uploads`, { size, ...(meta.studyInstanceUID ? { studyInstanceUID: meta.studyInstanceUID } : {}) });
+        if (created.status === 404 || created.status === 405) throw new Stop({ kind: 'reject', reason: `the archive has no upload API (${describeHttpError(created.status, created.body)})` });
+        expectOk(created, 'create upload', [200, 201]);
+        doc = parseDoc(created);
+        statusUrl = doc.statusUrl;
+        if (statusUrl) await resume.onCreated?.(statusUrl);
+      }
+      const partCount = doc.partCount ?? 0;
+      const partSize = doc.partSize ?? 0;
+      if (!statusUrl || !doc.completeUrl || !Number.isSafeInteger(partCount) || partCount < 1 || partCount > 10_000 || !Number.isSafeInteger(partSize) || partSize < 1) {
+        throw new Stop({ kind: 'retry', reason: 'upload API: incomplete upload description' });
+      }
+      const completeUrl = doc.completeUrl;
+      const etags = new Map<number, string>();
+      for (const u of (doc as { uploadedParts?: Array<{ partNumber: number; etag: string }> }).uploadedParts ?? []) etags.set(u.partNumber, u.etag);
+      // At most 1000 targets per answer: page through the status for the rest.
+      const targets = new Map<number, PartTarget>();
+      for (let page = 0; page < 20; page++) {
+        for (const p of doc.parts ?? []) if (!etags.has(p.partNumber)) targets.set(p.partNumber, p);
+        if (targets.size + etags.size >= partCount || doc.nextPartNumberMarker === undefined) break;
+        const next = await json('GET', `${statusUrl}?partNumberMarker=${doc.nextPartNumberMarker}`);
+        expectOk(next, 'upload status', [200]);
+        doc = parseDoc(next);
+      }
+      if (targets.size + etags.size !== partCount) throw new Stop({ kind: 'retry', reason: `upload API: ${targets.size + etags.size} of ${partCount} parts known` });
+      // Part n covers [(n-1)·partSize, …) — never trust a size that would read past the file.
+      const plan = [...targets.values()].map((p) => ({ ...p, start: (p.partNumber - 1) * partSize }));
+      if (plan.some((p) => !Number.isSafeInteger(p.size) || p.size < 1 || p.start + p.size > size)) throw new Stop({ kind: 'retry', reason: 'upload API: part sizes do not fit the file' });
+      await mapLimit(plan, options.partConcurrency ?? 4, async (p) => {
+        const res = await httpRequest({
+          method: p.method ?? 'PUT',
+          url: p.url,
+          headers: { ...(p.headers ?? {}) },
+          contentLength: p.size,
+          body: () => fs.createReadStream(file, { start: p.start, end: p.start + p.size - 1, highWaterMark: 256 * 1024 }),
+          timeoutMs: ctx.timeoutMs,
+          agents: ctx.agents,
+        });
+        // A refused part URL (expired, signature) is not our credentials' fault: a new attempt gets fresh URLs.
+        if (res.status === 401 || res.status === 403) throw new Stop({ kind: 'retry', reason: `part ${p.partNumber}: ${describeHttpError(res.status, res.body)}` });
+        expectOk(res, `part ${p.partNumber}`, [200, 201, 204]);
+        const etag = res.headers.etag;
+        if (!etag) throw new Stop({ kind: 'retry', reason: `part ${p.partNumber}: no ETag in the answer` });
+        etags.set(p.partNumber, etag);
       });
-      // A refused part URL (expired, signature) is not our credentials' fault: a new attempt gets fresh URLs.
-      if (res.status === 401 || res.status === 403) throw new Stop({ kind: 'retry', reason: `part ${p.partNumber}: ${describeHttpError(res.status, res.body)}` });
-      expectOk(res, `part ${p.partNumber}`, [200, 201, 204]);
-      const etag = res.headers.etag;
-      if (!etag) throw new Stop({ kind: 'retry', reason: `part ${p.partNumber}: no ETag in the answer` });
-      etags.set(p.partNumber, etag);
-    });
-
-    const done = await json('POST', completeUrl, { parts: plan.map((p) => ({ partNumber: p.partNumber, etag: etags.get(p.partNumber)! })) });
-    expectOk(done, 'complete upload', [200, 202]);
-    completed = true;
-    doc = parseDoc(done);
+      const parts = [...etags].sort((a, b) => a[0] - b[0]).map(([partNumber, etag]) => ({ partNumber, etag }));
+      const done = await json('POST', completeUrl, { parts });
+      expectOk(done, 'complete upload', [200, 202]);
+      doc = parseDoc(done);
+    }
     const deadline = Date.now() + (options.ingestTimeoutMs ?? 15 * 60_000);
     let interval = options.pollIntervalMs ?? 250;
     for (;;) {
@@ -177,13 +201,14 @@ export async function uploadLargeObject(
       if (Date.now() > deadline) return { kind: 'retry', reason: 'upload API: ingest did not finish in time' };
       await sleep(interval);
       interval = Math.min(interval * 2, 5_000);
-      const s = await json('GET', statusUrl);
+      const s = await json('GET', statusUrl!);
       expectOk(s, 'upload status', [200]);
       doc = parseDoc(s);
     }
   } catch (e) {
-    // Drop the staged parts of an upload we will not complete (best effort; the archive sweeps them anyway).
-    if (statusUrl && !completed) await json('DELETE', statusUrl).catch(() => undefined);
+    // A refused object will not be resumed: drop its staged parts (best effort). Transient failures
+    // keep the upload, so the next attempt sends only what is missing.
+    if (statusUrl && e instanceof Stop && e.outcome.kind === 'reject') await json('DELETE', statusUrl).catch(() => undefined);
     if (e instanceof Stop) return e.outcome;
     throw e;
   }

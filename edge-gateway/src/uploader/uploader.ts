@@ -258,7 +258,14 @@ export class Uploader {
       const outcome =
         route === 'stow'
           ? await stowInstance(this.transfer, file, record.sopInstanceUID)
-          : await uploadLargeObject(this.transfer, file, { studyInstanceUID: record.studyInstanceUID }, this.deps.largeObject);
+          : await uploadLargeObject(this.transfer, file, { studyInstanceUID: record.studyInstanceUID }, this.deps.largeObject, {
+              statusUrl: record.uploadStatusUrl,
+              onCreated: async (statusUrl) => {
+                // Kept in the record (and carried by a requeue) so the next attempt resumes this upload.
+                record.uploadStatusUrl = statusUrl;
+                await this.spool.annotate(record, { uploadStatusUrl: statusUrl });
+              },
+            });
       return { outcome, route };
     } catch (e) {
       if (isErrno(e, 'ENOENT')) return { outcome: { kind: 'reject', reason: 'FILE_MISSING: the spooled file is gone' }, route };
