@@ -32,20 +32,32 @@ async function main(): Promise<void> {
   }
   if (process.env.API_KEYS) for (const name of shortSecrets(process.env.API_KEYS)) console.warn(`warning: the secret of API key "${name}" is short; use 32+ random characters (openssl rand -hex 32)`);
   const dataDir = path.resolve(process.env.DATA_DIR ?? 'data');
-  const archive = await startEmbeddedArchive({ dataDir, host, port, authenticate: auth && createEmbeddedAuthenticator(auth), web: webSettingsFromEnv(process.env, auth !== undefined) });
-  console.log(`DICOMweb archive listening at ${archive.dicomWebUrl} (data in ${dataDir}; ${describeAuth(auth)})`);
-  console.log(`web UI at ${archive.url}/, OHIF viewer at ${archive.url}/viewer`);
-  const gateway = await startDimseGateway(archive.dicomWebUrl, dataDir, auth);
+  // Signal handlers go in before anything starts: a SIGTERM that arrives
+  // while the gateway is still starting must still close cleanly (exit 0),
+  // not kill the process mid-write with the default action.
+  let archive: Awaited<ReturnType<typeof startEmbeddedArchive>> | undefined;
+  let gateway: { close(): Promise<void> } | undefined;
   let stopping = false;
+  let started = false;
   const stop = async () => {
     if (stopping) return;
     stopping = true;
+    if (!started) return; // main() closes what it started, then exits
     await gateway?.close();
-    await archive.close();
+    await archive?.close();
     process.exit(0);
   };
   process.on('SIGINT', stop);
   process.on('SIGTERM', stop);
+  archive = await startEmbeddedArchive({ dataDir, host, port, authenticate: auth && createEmbeddedAuthenticator(auth), web: webSettingsFromEnv(process.env, auth !== undefined) });
+  console.log(`DICOMweb archive listening at ${archive.dicomWebUrl} (data in ${dataDir}; ${describeAuth(auth)})`);
+  console.log(`web UI at ${archive.url}/, OHIF viewer at ${archive.url}/viewer`);
+  gateway = await startDimseGateway(archive.dicomWebUrl, dataDir, auth);
+  started = true;
+  if (stopping) {
+    stopping = false;
+    await stop();
+  }
 }
 
 /** The first API key's secret (name:secret:scopes, the secret may hold ':'). */
