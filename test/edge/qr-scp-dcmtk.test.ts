@@ -308,8 +308,9 @@ describe('C-MOVE with movescu', () => {
       const r = await movescu('DEST', ['QueryRetrieveLevel=STUDY', `StudyInstanceUID=${studyA}`], ['--cancel', '1']);
       const final = finalMove(r.out);
       expect(final).toMatch(/DIMSE Status\s*:\s*0xfe00/);
-      // (Number of Remaining Sub-operations is left out of final responses by the DIMSE layer, even for Cancel.)
+      // A Cancel response carries the sub-operations not attempted (PS3.4 C.4.2.1.5): 5 in the study, 1 sent.
       expect(final).toMatch(/Completed Suboperations\s*:\s*1/);
+      expect(final).toMatch(/Remaining Suboperations\s*:\s*4/);
       expect(received(dest.dir).size).toBe(1);
     } finally {
       gate.release();

@@ -654,7 +654,7 @@ export class Association implements DimseAssociation {
           r = { status, errorComment: safeMessage(e), counts: { remaining: 0, completed: 0, failed: 0, warning: 0 } };
         }
         const failedList = r.failedSOPInstanceUIDs?.length ? { '00080058': { vr: 'UI', Value: r.failedSOPInstanceUIDs } } : undefined;
-        await respond({ ...rspField, ...resultFields(r), ...countFields(r.counts, true) }, failedList as DicomJsonDataset | undefined);
+        await respond({ ...rspField, ...resultFields(r), ...countFields(r.counts, r.status !== Status.Cancel) }, failedList as DicomJsonDataset | undefined);
         return;
       }
       case CommandField.NActionRQ: {
@@ -1007,7 +1007,9 @@ function countFields(c: SubOperationCounts, final = false): Partial<DimseCommand
     numberOfFailedSuboperations: c.failed,
     numberOfWarningSuboperations: c.warning,
   };
-  // Remaining is absent from the final response (PS3.7 §9.1.3.1 Table 9.1-3 note).
+  // Remaining is present in pending responses and in a Cancel response (the
+  // sub-operations not attempted), absent from other final responses
+  // (PS3.7 §9.1.3.1 / §9.1.4.1, PS3.4 C.4.2.1.5 / C.4.3.1.5).
   if (!final) out.numberOfRemainingSuboperations = c.remaining;
   return out;
 }
