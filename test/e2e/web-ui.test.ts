@@ -145,6 +145,22 @@ run('web UI (Chromium) + OHIF against the embedded archive', () => {
     await page.fill('#search input[name=accession]', '');
   });
 
+  test('names and descriptions are shown as text, never run as markup', async () => {
+    const evil = crInstance({ patient: { name: '<b>BOLD</b>^EVIL', id: 'XSS1' }, studyDescription: '<script>window.__xss=2</script>' });
+    expect((await stow(archive.dicomWebUrl, [evil.bytes])).status).toBe(200);
+    await page.fill('#search input[name=id]', 'XSS1');
+    await page.click('#search button[type=submit]');
+    await page.waitForFunction(() => document.querySelectorAll('tr.study').length === 1);
+    expect(await page.locator('tr.study td.name').textContent()).toBe('<b>BOLD</b> EVIL');
+    expect(await page.locator('tr.study td').nth(6).textContent()).toBe('<script>window.__xss=2</script>');
+    await page.locator('tr.study').first().click();
+    await page.waitForSelector('button.series');
+    expect(await page.evaluate(() => (window as unknown as { __xss?: number }).__xss)).toBeUndefined();
+    // The UI itself never makes <b> or <script> elements there: any would have come from the data.
+    expect(await page.locator('#studies b, #studies script, #detail b, #detail script').count()).toBe(0);
+    await page.fill('#search input[name=id]', '');
+  });
+
   test('study → series → instances → tags, with the archive thumbnails', async () => {
     await searchByName('WEBUI*');
     const row = page.locator('tr.study').first();
