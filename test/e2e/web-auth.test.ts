@@ -17,6 +17,7 @@ import type { Page } from 'playwright-core';
 import { createEmbeddedAuthenticator, embeddedAuthConfigFromEnv } from '../../functions/adapters/auth/embedded-auth';
 import { startEmbeddedArchive } from '../../functions/adapters/local/embedded';
 import { silentLogger } from '../../functions/core/archive/context';
+import { ensureOhifDist } from '../../web/ohif';
 import { ctSeries } from '../fixtures/synthetic';
 import { getJson } from '../helpers/archive';
 import { makeTempDir } from '../helpers/tmp';
@@ -108,6 +109,7 @@ run('web UI with authentication (API key, OIDC + PKCE) in Chromium', () => {
 
   beforeAll(async () => {
     issuer = await startIssuer();
+    const viewerDir = await ensureOhifDist();
     const auth = embeddedAuthConfigFromEnv({ API_KEYS: `ui:${API_KEY}:read+write+delete`, AUTH_JWT_SECRET: JWT_SECRET, AUTH_ISSUER: issuer.url, AUTH_AUDIENCE: CLIENT_ID })!;
     archive = await startEmbeddedArchive({
       dataDir: path.join(tmp.dir, 'data'),
@@ -115,7 +117,7 @@ run('web UI with authentication (API key, OIDC + PKCE) in Chromium', () => {
       log: silentLogger,
       authenticate: createEmbeddedAuthenticator(auth),
       // uploadApiFromBytes: the larger file below goes through the upload API.
-      web: { authRequired: true, oidc: { issuer: issuer.url, clientId: CLIENT_ID, scope: 'openid dicomweb/read dicomweb/write dicomweb/delete' }, cacheDir: path.join(tmp.dir, 'cache'), uploadApiFromBytes: 40_000 },
+      web: { authRequired: true, oidc: { issuer: issuer.url, clientId: CLIENT_ID, scope: 'openid dicomweb/read dicomweb/write dicomweb/delete' }, cacheDir: path.join(tmp.dir, 'cache'), uploadApiFromBytes: 40_000, viewerDir },
     });
     browser = await launchChromium();
     page = await browser.context.newPage();
@@ -214,12 +216,44 @@ run('web UI with authentication (API key, OIDC + PKCE) in Chromium', () => {
     expect(await page.textContent('#status')).toBe('ZIP downloaded.');
   });
 
-  test('the viewer link hands the token to OHIF', async () => {
+  test('the viewer link hands the token to OHIF, which loads the study with it', async () => {
     const token = await page.evaluate(() => sessionStorage.getItem('dicomweb.token'));
+    await page.fill('#search input[name=name]', 'DROP^LARGE');
+    await page.click('#search button[type=submit]');
+    await page.waitForFunction(() => document.querySelectorAll('tr.study').length === 1);
     const href = await page.locator('tr.study a.open-viewer').first().getAttribute('href');
     const url = new URL(href!, archive.url);
     expect(url.pathname).toBe('/viewer/viewer');
     expect(url.searchParams.get('token')).toBe(token);
     expect(url.searchParams.get('StudyInstanceUIDs')).toMatch(/^[0-9.]+$/);
+
+    const viewer = await browser.context.newPage();
+    const seen: { url: string; authorization?: string; status?: number }[] = [];
+    viewer.on('response', (r) => {
+      if (r.url().includes('/dicom-web/')) seen.push({ url: r.url(), authorization: r.request().headers()['authorization'], status: r.status() });
+    });
+    await viewer.goto(url.toString());
+    await viewer.waitForFunction(
+      () => {
+        const canvas = document.querySelector('canvas.cornerstone-canvas') as HTMLCanvasElement | null;
+        if (!canvas || canvas.width < 16) return false;
+        const c = document.createElement('canvas');
+        c.width = canvas.width;
+        c.height = canvas.height;
+        const g = c.getContext('2d')!;
+        g.drawImage(canvas, 0, 0);
+        const d = g.getImageData(0, 0, c.width, c.height).data;
+        let lit = 0;
+        for (let i = 0; i < d.length; i += 4) if (d[i]! + d[i + 1]! + d[i + 2]! > 30) lit += 1;
+        return lit > (d.length / 4) * 0.1;
+      },
+      undefined,
+      { timeout: 120_000, polling: 500 },
+    );
+    // OHIF took the token out of the address bar and sent it on every archive request, none refused.
+    expect(new URL(viewer.url()).searchParams.get('token')).toBeNull();
+    expect(seen.some((r) => r.url.includes('/frames/'))).toBe(true);
+    for (const r of seen) expect(`${r.url} ${r.authorization} ${r.status}`).toBe(`${r.url} Bearer ${token} ${r.status === 304 ? 304 : 200}`);
+    await viewer.close();
   });
 });
