@@ -72,6 +72,16 @@ export async function cachedWebUi(cacheRoot: string): Promise<string> {
   } finally {
     fs.rmSync(tmp, { recursive: true, force: true });
   }
+  // Builds of older sources: gone after an hour (a server started before may still be serving one).
+  for (const old of fs.readdirSync(cacheRoot)) {
+    const full = path.join(cacheRoot, old);
+    if (!old.startsWith('web-ui-') || full === dir) continue;
+    try {
+      if (Date.now() - fs.statSync(full).mtimeMs > 3600_000) fs.rmSync(full, { recursive: true, force: true });
+    } catch {
+      /* another process pruned it */
+    }
+  }
   return dir;
 }
 
