@@ -265,10 +265,11 @@ function execTool(cmd: string, args: string[], env: Record<string, string> = {})
   });
 }
 
-async function startStorescp(aet: string): Promise<{ port: number; stop: () => Promise<void> }> {
+/** A C-MOVE destination writing what it receives into `dir` (counted after each move, then emptied). */
+async function startStorescp(aet: string, dir: string): Promise<{ port: number; stop: () => Promise<void> }> {
   const port = await freePort();
   const { spawn } = await import('node:child_process');
-  const child = spawn('storescp', ['--ignore', '-aet', aet, String(port)], { stdio: 'ignore' });
+  const child = spawn('storescp', ['-aet', aet, '-od', dir, String(port)], { stdio: 'ignore' });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   // Wait until it accepts an association (echoscu), at most 20 s.
   for (let i = 0; ; i++) {
@@ -304,7 +305,14 @@ export async function figureWadoAndMove(ctx: BenchContext): Promise<void> {
   const move = samples();
   const moveRate = samples();
   ctx.log(`3./4b. WADO and C-MOVE: loading the ${d.ct.files.length}-slice CT series and the ${d.mf.frames}-frame instance into both`);
-  const sink = await startStorescp('BENCHDEST');
+  const sinkDir = scratchDir(ctx, 'move-sink');
+  const sink = await startStorescp('BENCHDEST', sinkDir);
+  // movescu exits 0 whatever the final status: count what arrived, then empty the sink.
+  const received = (): number => {
+    const files = fs.readdirSync(sinkDir);
+    for (const f of files) fs.rmSync(path.join(sinkDir, f), { force: true });
+    return files.length;
+  };
   try {
     const checkSeries = async (base: string): Promise<void> => {
       const n = (await getJsonArray(`${base}${seriesMeta}`)).length;
@@ -317,6 +325,8 @@ export async function figureWadoAndMove(ctx: BenchContext): Promise<void> {
         await checkSeries(a.dicomWebUrl);
         await checkSeries(o.dicomWebUrl);
         await o.addModality('dest', { aet: 'BENCHDEST', host: '127.0.0.1', port: sink.port });
+        // Orthanc answers C-MOVE only for calling AEs it knows.
+        await o.addModality('scu', { aet: 'BENCHSCU', host: '127.0.0.1', port: 104 });
         const gwDir = scratchDir(ctx, 'gateway-move');
         const config = embeddedGatewayConfig({ dicomWebUrl: a.dicomWebUrl, dataDir: gwDir, port: 0 });
         config.dimse.destinations = { BENCHDEST: { host: '127.0.0.1', port: sink.port } };
@@ -335,8 +345,12 @@ export async function figureWadoAndMove(ctx: BenchContext): Promise<void> {
               if (n < ctBytes) throw new Error(`study retrieve from ${side} returned ${n} bytes, less than the ${ctBytes} stored`);
               study[side].push(mbPerSecond(ctBytes, s));
             }
+            received();
             const mg = await movescu(config.dimse.aeTitle, gateway.dimsePort);
+            const ng = received();
             const mo = await movescu(o.aet, o.dicomPort);
+            const no = received();
+            if (ng !== d.ct.files.length || no !== d.ct.files.length) throw new Error(`C-MOVE delivered ${ng} (gateway) / ${no} (Orthanc) of ${d.ct.files.length} instances`);
             move.ours.push(mg);
             move.orthanc.push(mo);
             moveRate.ours.push(mbPerSecond(ctBytes, mg));
@@ -351,6 +365,7 @@ export async function figureWadoAndMove(ctx: BenchContext): Promise<void> {
     });
   } finally {
     await sink.stop();
+    fs.rmSync(sinkDir, { recursive: true, force: true });
   }
   const n = d.ct.files.length;
   ctx.rows.push(row(3, 'wado-series-metadata', `series metadata of a ${n}-instance CT series`, 'ms', 'lower', meta, { target: { kind: 'ratio', factor: 20, text: 'series metadata ≤ 1/20 of Orthanc' } }));
