@@ -269,7 +269,8 @@ function execTool(cmd: string, args: string[], env: Record<string, string> = {})
 async function startStorescp(aet: string, dir: string): Promise<{ port: number; stop: () => Promise<void> }> {
   const port = await freePort();
   const { spawn } = await import('node:child_process');
-  const child = spawn('storescp', ['-aet', aet, '-od', dir, String(port)], { stdio: 'ignore' });
+  // TCP_NODELAY=1: dcmtk leaves Nagle on otherwise, and every C-STORE then waits for a delayed ACK (~40 ms).
+  const child = spawn('storescp', ['-aet', aet, '-od', dir, String(port)], { stdio: 'ignore', env: { ...process.env, TCP_NODELAY: '1' } });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   // Wait until it accepts an association (echoscu), at most 20 s.
   for (let i = 0; ; i++) {
