@@ -43,7 +43,11 @@ describe('cdk synth with cdk-nag (default dev stage, bundled)', () => {
     expect(fns).toHaveLength(6);
     // Code.S3Key is "<asset hash>.zip"; the bundle sits in <outdir>/asset.<hash>/ before zipping.
     const assetDir = (fn: Fn) => path.join(synth.outdir, `asset.${fn.Properties.Code!.S3Key!.replace(/\.zip$/, '')}`);
-    for (const fn of fns) expect(fs.readdirSync(assetDir(fn)).sort()).toEqual(['index.js', 'index.js.map']);
+    // The WADO function also ships the image codecs' WebAssembly module beside its bundle (rendering, transcoding).
+    for (const fn of fns) {
+      const extra = fn.Properties.Description === 'DICOMweb wado' ? ['dcmjs-native-codecs.wasm'] : [];
+      expect(fs.readdirSync(assetDir(fn)).sort()).toEqual([...extra, 'index.js', 'index.js.map'].sort());
+    }
     const stow = fns.find((f) => f.Properties.Description === 'DICOMweb stow')!;
     const code = fs.readFileSync(path.join(assetDir(stow), 'index.js'), 'utf8');
     expect(code.includes('S3Client')).toBe(true); // the SDK is in the bundle…
