@@ -7,7 +7,7 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 
 need_apt=()
-for bin in dcmdump:dcmtk storescu:dcmtk chromium:chromium unzip:unzip; do
+for bin in dcmdump:dcmtk storescu:dcmtk chromium:chromium unzip:unzip Orthanc:orthanc; do
   command -v "${bin%%:*}" >/dev/null 2>&1 || need_apt+=("${bin##*:}")
 done
 if [ ${#need_apt[@]} -gt 0 ]; then
