@@ -89,7 +89,7 @@ function compressedCopies(dir: string, group: string, tool: string, toolArgs: st
 /** Generate (or reuse from cacheDir) the data set of the given sizes. */
 export function ensureDataset(cacheDir: string, sizes: DatasetSizes, log: (line: string) => void): Dataset {
   const key = `dataset-ct${sizes.ctSlices}-mf${sizes.multiFrameFrames}-large${sizes.largeMb}-v${DATASET_VERSION}`;
-  const dir = path.join(cacheDir, key);
+  const dir = path.resolve(cacheDir, key);
   const manifest = path.join(dir, 'manifest.json');
   if (fs.existsSync(manifest)) return JSON.parse(fs.readFileSync(manifest, 'utf8')) as Dataset;
   fs.rmSync(dir, { recursive: true, force: true });

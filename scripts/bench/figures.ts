@@ -383,7 +383,7 @@ export async function figureWadoAndMove(ctx: BenchContext): Promise<void> {
 export async function figureGatewayStore(ctx: BenchContext): Promise<void> {
   const count = Math.min(ctx.quick ? 50 : 500, ctx.dataset.ct.files.length);
   const dir = scratchDir(ctx, 'storescu-src');
-  for (const f of ctx.dataset.ct.files.slice(0, count)) fs.symlinkSync(f.file, path.join(dir, path.basename(f.file)));
+  for (const f of ctx.dataset.ct.files.slice(0, count)) fs.symlinkSync(path.resolve(f.file), path.join(dir, path.basename(f.file)));
   const rate = samples();
   const storescu = (aet: string, port: number) => timed(() => execTool('storescu', ['-aec', aet, '+sd', '127.0.0.1', String(port), dir], { TCP_NODELAY: '1' }));
   ctx.log(`4a. storescu of ${count} CT instances over one association`);
