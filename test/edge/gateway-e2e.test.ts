@@ -5,7 +5,6 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { parseConfig } from '../../edge-gateway/src/config';
 import { connectDimse, SopClass, STORAGE_COMMITMENT_PUSH_MODEL_INSTANCE, type NEventReportRequest } from '../../edge-gateway/src/dimse';
 import type { GatewayConfig } from '../../edge-gateway/src/config-types';
 import { startGateway, type RunningGateway } from '../../edge-gateway/src/gateway';
@@ -15,23 +14,12 @@ import { getJson, getParts, startTestArchive, type TestArchive } from '../helper
 import { PYDICOM_DIR } from '../helpers/paths';
 import { makeTempDir } from '../helpers/tmp';
 import { datasetBytes, freePort, run } from './dimse-helpers';
+import { testGatewayConfig } from './gateway-config';
 
 const AE = 'EDGE_E2E';
 
 function gatewayConfig(dicomWebUrl: string, spoolDir: string, overrides: { ackMode?: 'spool' | 'cloud'; httpPort?: number } = {}): GatewayConfig {
-  const config = parseConfig(
-    {
-      dimse: { aeTitle: AE, host: '127.0.0.1', port: 11112, destinations: {}, idleTimeoutMs: 30_000 },
-      cloud: { dicomWebUrl, auth: { kind: 'none' }, requestTimeoutMs: 30_000 },
-      spool: { dir: spoolDir, fsync: true, ackMode: overrides.ackMode ?? 'spool' },
-      uploader: { concurrency: 4, retry: { initialDelayMs: 50, maxDelayMs: 1000, maxAttempts: 0 } },
-      http: { host: '127.0.0.1', port: overrides.httpPort ?? 0 },
-    },
-    spoolDir,
-    {},
-  );
-  config.dimse.port = 0; // ephemeral
-  return config;
+  return testGatewayConfig(dicomWebUrl, spoolDir, { aeTitle: AE, ...overrides });
 }
 
 async function waitFor(cond: () => Promise<boolean>, timeoutMs = 60_000): Promise<void> {

@@ -5,8 +5,6 @@
  * reaches the archive with the data set Orthanc held, byte for byte.
  * Skipped, saying so, when Orthanc is not installed (npm test installs it).
  */
-import { parseConfig } from '../../edge-gateway/src/config';
-import type { GatewayConfig } from '../../edge-gateway/src/config-types';
 import { startGateway, type RunningGateway } from '../../edge-gateway/src/gateway';
 import { silentLogger } from '../../edge-gateway/src/ops/logger';
 import { readFileMeta } from '../../functions/core/dicom/part10';
@@ -14,6 +12,7 @@ import { ctSeries, encapsulatedInstance, syntheticPatient, uid } from '../fixtur
 import { getParts, startTestArchive, type TestArchive } from '../helpers/archive';
 import { orthancAvailable, startOrthanc, type RunningOrthanc } from '../helpers/orthanc';
 import { makeTempDir } from '../helpers/tmp';
+import { testGatewayConfig } from './gateway-config';
 
 const AE = 'EDGE_FROM_PACS';
 const available = orthancAvailable();
@@ -38,18 +37,7 @@ describeIfOrthanc('Orthanc C-STOREs to the gateway', () => {
 
   beforeAll(async () => {
     archive = await startTestArchive();
-    const config: GatewayConfig = parseConfig(
-      {
-        dimse: { aeTitle: AE, host: '127.0.0.1', port: 11112, destinations: {}, allowedCallingAETitles: ['PACS'] },
-        cloud: { dicomWebUrl: archive.dicomWebUrl, auth: { kind: 'none' }, requestTimeoutMs: 30_000 },
-        spool: { dir: `${tmp.dir}/spool`, fsync: true, ackMode: 'spool' },
-        uploader: { concurrency: 4, retry: { initialDelayMs: 50, maxDelayMs: 1000, maxAttempts: 0 } },
-        http: { host: '127.0.0.1', port: 0 },
-      },
-      tmp.dir,
-      {},
-    );
-    config.dimse.port = 0;
+    const config = testGatewayConfig(archive.dicomWebUrl, `${tmp.dir}/spool`, { aeTitle: AE, allowedCallingAETitles: ['PACS'] });
     gateway = await startGateway(config, { logger: silentLogger });
     orthanc = await startOrthanc({ aet: 'PACS' });
     await orthanc.addModality('gateway', { aet: AE, host: '127.0.0.1', port: gateway.dimsePort });
