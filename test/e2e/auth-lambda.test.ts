@@ -15,20 +15,16 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
-import { stop as stopEsbuild } from 'esbuild';
-import { buildFunctions, type BuiltFunction, type HandlerName } from '../../scripts/build-functions';
+import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
+import type { HandlerName } from '../../scripts/build-functions';
 import type { Route, Scope, Service } from '../../functions/core/archive/app';
 import { uid } from '../fixtures/synthetic';
 import { startTestArchive } from '../helpers/archive';
-import { startAwsLocal, type AwsLocal } from '../helpers/aws-local';
-import { makeTempDir } from '../helpers/tmp';
+import { startLambdaBundles, type LambdaBundles } from '../helpers/lambda-bundles';
+import { lambdaContext, loadEvent, retarget as retargetEvent, type LambdaHandler } from '../helpers/lambda-events';
 import { resultJson } from '../helpers/lambda-result';
 
-type LambdaHandler = (event: APIGatewayProxyEventV2, context: Context) => Promise<APIGatewayProxyStructuredResultV2>;
 type Claims = Record<string, string | number | boolean | string[]>;
-
-const EVENTS_DIR = path.resolve(__dirname, '..', 'fixtures', 'events');
 
 /** The scope each service needs (the brief's table, kept independent of app.ts on purpose). */
 const SCOPE_OF: Record<Service, Scope> = { stow: 'write', upload: 'write', qido: 'read', wado: 'read', delete: 'delete', meta: 'read' };
@@ -39,20 +35,13 @@ const others = (s: Scope) => SCOPES.filter((x) => x !== s);
 const SAMPLE: Record<string, () => string> = { study: uid, series: uid, instance: uid, frames: () => '1', path: () => '7FE00010' };
 const concretePath = (route: Route) => route.path.replace(/\{(\w+)\}/g, (_, n: string) => encodeURIComponent(SAMPLE[n]?.() ?? `synthetic-${n}-1`));
 
-function loadEvent(name: string, values: Record<string, string> = {}): APIGatewayProxyEventV2 {
-  const text = fs.readFileSync(path.join(EVENTS_DIR, `${name}.json`), 'utf8').replace(/\{\{(\w+)\}\}/g, (_, k: string) => {
-    if (values[k] === undefined) throw new Error(`event ${name}: no value for {{${k}}}`);
-    return values[k]!;
-  });
-  return JSON.parse(text) as APIGatewayProxyEventV2;
-}
-
 /** The event aimed at another resource, with the given authorizer context (undefined: none at all). */
 function retarget(event: APIGatewayProxyEventV2, method: string, rawPath: string, authorizer: unknown, rawQueryString = ''): APIGatewayProxyEventV2 {
-  const requestContext: Record<string, unknown> = { ...event.requestContext, routeKey: '$default', http: { ...event.requestContext.http, method, path: rawPath } };
+  const moved = retargetEvent(event, method, rawPath, rawQueryString);
+  const requestContext: Record<string, unknown> = { ...moved.requestContext };
   if (authorizer === undefined) delete requestContext.authorizer;
   else requestContext.authorizer = authorizer;
-  return { ...event, routeKey: '$default', rawPath, rawQueryString, pathParameters: undefined, queryStringParameters: undefined, requestContext } as unknown as APIGatewayProxyEventV2;
+  return { ...moved, requestContext } as unknown as APIGatewayProxyEventV2;
 }
 
 /** What the JWT authorizer forwards, in two spellings. */
@@ -65,25 +54,6 @@ const AUTHORIZER_STYLES: Record<string, (scopes: Scope[]) => unknown> = {
   'OIDC: flattened `scp` claim, no `scopes`': (scopes) => ({ jwt: { claims: { sub: 'oidc-user-1', scp: `[${scopes.join(' ')}]` }, scopes: null }, principalId: '', integrationLatency: 0 }),
 };
 
-let invocations = 0;
-function lambdaContext(functionName: string): Context {
-  invocations += 1;
-  return {
-    callbackWaitsForEmptyEventLoop: false,
-    functionName,
-    functionVersion: '$LATEST',
-    invokedFunctionArn: `arn:aws:lambda:eu-central-1:123456789012:function:${functionName}`,
-    memoryLimitInMB: '1024',
-    awsRequestId: `00000000-0000-4000-9000-${String(invocations).padStart(12, '0')}`,
-    logGroupName: `/aws/lambda/${functionName}`,
-    logStreamName: '2025/11/22/[$LATEST]0123456789abcdef0123456789abcdef',
-    getRemainingTimeInMillis: () => 30_000,
-    done: () => undefined,
-    fail: () => undefined,
-    succeed: () => undefined,
-  };
-}
-
 const codeOf = (r: APIGatewayProxyStructuredResultV2) => {
   try {
     return resultJson(r).code as string | undefined;
@@ -93,33 +63,22 @@ const codeOf = (r: APIGatewayProxyStructuredResultV2) => {
 };
 
 describe('Lambda handlers: API Gateway JWT authorizer claims → scopes', () => {
-  const bundleDir = makeTempDir('auth-lambda-bundles-');
-  let aws: AwsLocal;
-  let built: BuiltFunction[];
+  let lambdas: LambdaBundles;
   let routes: Route[];
-  const handlers = {} as Record<HandlerName, LambdaHandler>;
-  const savedEnv = { ...process.env };
-  const logLines: string[] = [];
-  let writeSpy: jest.SpyInstance | undefined;
-
-  const invoke = (name: HandlerName, event: APIGatewayProxyEventV2) => handlers[name](event, lambdaContext(`dicomweb-${name}`));
+  const invoke = (name: HandlerName, event: APIGatewayProxyEventV2) => lambdas.invoke(name, event);
   const template = () => loadEvent('jwt-cognito-client-credentials', { study: uid() });
   /** A fresh bundle instance (a cold start) under extra environment variables. */
   const coldStart = (name: HandlerName, env: Record<string, string | undefined>): LambdaHandler => {
     const saved = { ...process.env };
     for (const [k, v] of Object.entries(env)) if (v === undefined) delete process.env[k];
     else process.env[k] = v;
-    let fresh: LambdaHandler | undefined;
-    jest.isolateModules(() => {
-      // eslint-disable-next-line @typescript-eslint/no-require-imports
-      fresh = (require(built.find((b) => b.name === name)!.file) as { handler: LambdaHandler }).handler;
-    });
+    const fresh = lambdas.coldStart(name);
     // The handler reads the environment at its first invocation: restore after the call.
     return async (event, context) => {
       try {
         for (const [k, v] of Object.entries(env)) if (v === undefined) delete process.env[k];
         else process.env[k] = v;
-        return await fresh!(event, context);
+        return await fresh(event, context);
       } finally {
         for (const k of Object.keys(process.env)) if (!(k in saved)) delete process.env[k];
         Object.assign(process.env, saved);
@@ -129,46 +88,24 @@ describe('Lambda handlers: API Gateway JWT authorizer claims → scopes', () => 
   /** The bundle that serves a route in AWS: its service's own; 'meta' routes go to every handler (qido here). */
   const handlerFor = (route: Route): HandlerName | undefined => {
     const name = route.service === 'meta' ? 'qido' : route.service;
-    return built.some((b) => b.name === name) ? (name as HandlerName) : undefined;
+    return lambdas.built.some((b) => b.name === name) ? (name as HandlerName) : undefined;
   };
 
   beforeAll(async () => {
     const archive = await startTestArchive();
     routes = archive.app.routes;
     await archive.stop();
-    [built, aws] = await Promise.all([buildFunctions(bundleDir.dir), startAwsLocal()]);
-    Object.assign(process.env, aws.env, { DICOMWEB_BASE_PATH: '/dicom-web' });
-    delete process.env.AUTH_MODE; // the default: jwt
-    delete process.env.AUTH_SCOPE_PREFIX;
-    const realWrite = process.stdout.write.bind(process.stdout);
-    writeSpy = jest.spyOn(process.stdout, 'write').mockImplementation(((chunk: string | Uint8Array, ...rest: unknown[]) => {
-      const text = typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString('utf8');
-      if (text.startsWith('{"time"')) {
-        logLines.push(text);
-        return true;
-      }
-      return (realWrite as (...a: unknown[]) => boolean)(chunk, ...rest);
-    }) as typeof process.stdout.write);
-    for (const b of built) {
-      // eslint-disable-next-line @typescript-eslint/no-require-imports
-      handlers[b.name] = (require(b.file) as { handler: LambdaHandler }).handler;
-    }
+    // AUTH_MODE unset: the default, jwt.
+    lambdas = await startLambdaBundles('auth-lambda-bundles-', { DICOMWEB_BASE_PATH: '/dicom-web', AUTH_MODE: undefined, AUTH_SCOPE_PREFIX: undefined });
   }, 60_000);
 
-  afterAll(async () => {
-    writeSpy?.mockRestore();
-    for (const k of Object.keys(process.env)) if (!(k in savedEnv)) delete process.env[k];
-    Object.assign(process.env, savedEnv);
-    await aws?.stop();
-    await stopEsbuild();
-    bundleDir.cleanup();
-  });
+  afterAll(() => lambdas?.stop());
 
   it('every route has a bundled handler; the bundles carry no JWT library (API Gateway verifies)', () => {
     const unserved = routes.filter((r) => !handlerFor(r)).map((r) => `${r.method} ${r.path} (${r.service})`);
     console.log(`[auth] ${routes.length} routes; without a Lambda bundle: ${unserved.length ? unserved.join(', ') : 'none'}`);
     for (const s of ['stow', 'qido', 'wado', 'delete'] as const) expect(routes.some((r) => r.service === s && handlerFor(r) === s)).toBe(true);
-    for (const b of built) {
+    for (const b of lambdas.built) {
       const meta = JSON.parse(fs.readFileSync(path.join(path.dirname(b.file), 'meta.json'), 'utf8')) as { inputs: Record<string, unknown> };
       expect(Object.keys(meta.inputs).filter((i) => i.includes('node_modules/jose/'))).toEqual([]);
     }
@@ -291,13 +228,13 @@ describe('Lambda handlers: API Gateway JWT authorizer claims → scopes', () => 
   });
 
   it('logs: one PHI-free `auth` line per authenticated request with the principal id, nothing from the token', () => {
-    const lines = logLines.map((l) => JSON.parse(l) as Record<string, unknown>);
+    const lines = lambdas.logLines.map((l) => JSON.parse(l) as Record<string, unknown>);
     const auth = lines.filter((l) => l.message === 'auth');
     expect(auth.length).toBeGreaterThan(0);
     const ids = new Set(auth.map((l) => l.principal));
     expect(ids).toContain('4lq1oa0u2n8b5cgd7kfs0edge1');
     expect(ids).toContain('7c0e4b1a-2d3f-4e5a-8b9c-0d1e2f3a4b5c');
-    const all = logLines.join('');
+    const all = lambdas.logLines.join('');
     expect(all).not.toMatch(/synthetic\.radiologist|radiologists|cognito-idp|eyJ[A-Za-z0-9_-]{10,}|mallory/);
   });
 });

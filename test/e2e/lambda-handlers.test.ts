@@ -13,78 +13,16 @@
  */
 import * as fs from 'node:fs';
 import { builtinModules } from 'node:module';
-import * as path from 'node:path';
-import { performance } from 'node:perf_hooks';
-import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
-import { stop as stopEsbuild } from 'esbuild';
-import { buildFunctions, type BuiltFunction, type HandlerName } from '../../scripts/build-functions';
+import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
+import type { HandlerName } from '../../scripts/build-functions';
 import { MAX_RESPONSE_BYTES, responseToResult } from '../../functions/adapters/lambda/api-gateway';
-import { ctSeries, frameNumberOf, mrInstance, multiFrameInstance, uid, type SyntheticInstance } from '../fixtures/synthetic';
-import { multipartBody, parseMultipart, withZeroPreamble } from '../helpers/archive';
-import { startAwsLocal, type AwsLocal } from '../helpers/aws-local';
+import { ctSeries, frameNumberOf, mrInstance, multiFrameInstance, uid } from '../fixtures/synthetic';
+import { parseMultipart, withZeroPreamble } from '../helpers/archive';
+import { startLambdaBundles, type LambdaBundles } from '../helpers/lambda-bundles';
+import { lambdaContext, loadEvent, retarget, stowEvent } from '../helpers/lambda-events';
 import { resultBytes, resultJson } from '../helpers/lambda-result';
-import { makeTempDir } from '../helpers/tmp';
 
-type LambdaHandler = (event: APIGatewayProxyEventV2, context: Context) => Promise<APIGatewayProxyStructuredResultV2>;
-
-const EVENTS_DIR = path.resolve(__dirname, '..', 'fixtures', 'events');
 const ANY_DICOM = 'multipart/related; type="application/dicom"; transfer-syntax=*';
-
-/** A recorded event template with its "{{name}}" placeholders replaced (all must be given). */
-function loadEvent(name: string, values: Record<string, string> = {}): APIGatewayProxyEventV2 {
-  const fill = (v: unknown): unknown => {
-    if (typeof v === 'string') {
-      return v.replace(/\{\{(\w+)\}\}/g, (_, key: string) => {
-        const value = values[key];
-        if (value === undefined) throw new Error(`event ${name}: no value for {{${key}}}`);
-        return value;
-      });
-    }
-    if (Array.isArray(v)) return v.map(fill);
-    if (v && typeof v === 'object') return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, fill(x)]));
-    return v;
-  };
-  return fill(JSON.parse(fs.readFileSync(path.join(EVENTS_DIR, `${name}.json`), 'utf8'))) as APIGatewayProxyEventV2;
-}
-
-/** A STOW event carrying these instances as a base64 multipart/related body. */
-function stowEvent(instances: SyntheticInstance[]): APIGatewayProxyEventV2 {
-  const { body, contentType } = multipartBody(instances.map((i) => i.bytes));
-  return loadEvent('stow-studies', { body: body.toString('base64'), contentType, contentLength: String(body.length) });
-}
-
-/** The same event aimed at another resource (method, path, query), headers kept. */
-function retarget(event: APIGatewayProxyEventV2, method: string, rawPath: string, rawQueryString = ''): APIGatewayProxyEventV2 {
-  return {
-    ...event,
-    routeKey: '$default',
-    rawPath,
-    rawQueryString,
-    pathParameters: undefined,
-    queryStringParameters: undefined,
-    requestContext: { ...event.requestContext, routeKey: '$default', http: { ...event.requestContext.http, method, path: rawPath } },
-  };
-}
-
-let invocations = 0;
-function lambdaContext(functionName: string): Context {
-  invocations += 1;
-  const deadline = Date.now() + 30_000;
-  return {
-    callbackWaitsForEmptyEventLoop: false,
-    functionName,
-    functionVersion: '$LATEST',
-    invokedFunctionArn: `arn:aws:lambda:eu-central-1:123456789012:function:${functionName}`,
-    memoryLimitInMB: '1024',
-    awsRequestId: `00000000-0000-4000-8000-${String(invocations).padStart(12, '0')}`,
-    logGroupName: `/aws/lambda/${functionName}`,
-    logStreamName: '2025/11/22/[$LATEST]0123456789abcdef0123456789abcdef',
-    getRemainingTimeInMillis: () => Math.max(0, deadline - Date.now()),
-    done: () => undefined,
-    fail: () => undefined,
-    succeed: () => undefined,
-  };
-}
 
 const bodyBytes = resultBytes;
 
@@ -110,51 +48,22 @@ function expectCleanError(result: APIGatewayProxyStructuredResultV2, status: num
 }
 
 describe('Lambda handlers (esbuild bundles) with API Gateway payload-2.0 events', () => {
-  const bundleDir = makeTempDir('lambda-bundles-');
-  let aws: AwsLocal;
-  let built: BuiltFunction[];
-  const handlers = {} as Record<HandlerName, LambdaHandler>;
-  const savedEnv = { ...process.env };
-  const logLines: string[] = [];
-  let writeSpy: jest.SpyInstance | undefined;
-
-  const invoke = (name: HandlerName, event: APIGatewayProxyEventV2) => handlers[name](event, lambdaContext(`dicomweb-${name}`));
+  let lambdas: LambdaBundles;
+  const invoke = (name: HandlerName, event: APIGatewayProxyEventV2) => lambdas.invoke(name, event);
 
   beforeAll(async () => {
-    [built, aws] = await Promise.all([buildFunctions(bundleDir.dir), startAwsLocal()]);
-    Object.assign(process.env, aws.env, { DICOMWEB_BASE_PATH: '/dicom-web', AUTH_MODE: 'none' });
-    // The handlers log PHI-free JSON lines to stdout: keep them for the check below, out of the test output.
-    const realWrite = process.stdout.write.bind(process.stdout);
-    writeSpy = jest.spyOn(process.stdout, 'write').mockImplementation(((chunk: string | Uint8Array, ...rest: unknown[]) => {
-      const text = typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString('utf8');
-      if (text.startsWith('{"time"')) {
-        logLines.push(text);
-        return true;
-      }
-      return (realWrite as (...a: unknown[]) => boolean)(chunk, ...rest);
-    }) as typeof process.stdout.write);
-    for (const b of built) {
-      const started = performance.now();
-      // eslint-disable-next-line @typescript-eslint/no-require-imports
-      const mod = require(b.file) as { handler: LambdaHandler };
-      const initMs = performance.now() - started;
-      handlers[b.name] = mod.handler;
-      console.log(`[lambda bundle] ${b.name}: ${(b.bytes / 1024).toFixed(1)} kB, module init (require) ${initMs.toFixed(1)} ms`);
+    // The handlers log PHI-free JSON lines to stdout: kept (lambdas.lambdas.logLines) for the check below, out of the test output.
+    lambdas = await startLambdaBundles('lambda-bundles-', { DICOMWEB_BASE_PATH: '/dicom-web', AUTH_MODE: 'none' });
+    for (const b of lambdas.built) {
+      console.log(`[lambda bundle] ${b.name}: ${(b.bytes / 1024).toFixed(1)} kB, module init (require) ${lambdas.initMs[b.name].toFixed(1)} ms`);
     }
   }, 60_000);
 
-  afterAll(async () => {
-    writeSpy?.mockRestore();
-    for (const k of Object.keys(process.env)) if (!(k in savedEnv)) delete process.env[k];
-    Object.assign(process.env, savedEnv);
-    await aws?.stop();
-    await stopEsbuild();
-    bundleDir.cleanup();
-  });
+  afterAll(() => lambdas?.stop());
 
   it('builds one self-contained CommonJS bundle per service', () => {
-    expect(built.map((b) => b.name).sort()).toEqual(['delete', 'ingest', 'qido', 'stow', 'upload', 'wado']);
-    for (const b of built) {
+    expect(lambdas.built.map((b) => b.name).sort()).toEqual(['delete', 'ingest', 'qido', 'stow', 'upload', 'wado']);
+    for (const b of lambdas.built) {
       expect(b.bytes).toBeGreaterThan(50 * 1024);
       expect(fs.existsSync(`${b.file}.map`)).toBe(true);
       const code = fs.readFileSync(b.file, 'utf8');
@@ -163,7 +72,7 @@ describe('Lambda handlers (esbuild bundles) with API Gateway payload-2.0 events'
       const required = new Set([...code.matchAll(/\brequire\("([^"]+)"\)/g)].map((m) => m[1]!));
       expect([...required].filter((r) => !r.startsWith('node:') && !builtinModules.includes(r) && r !== '@aws-sdk/signature-v4-crt')).toEqual([]);
       expect(code).not.toMatch(/\bimport\(/);
-      expect(typeof handlers[b.name]).toBe('function');
+      expect(typeof lambdas.handlers[b.name]).toBe('function');
     }
   });
 
@@ -266,8 +175,8 @@ describe('Lambda handlers (esbuild bundles) with API Gateway payload-2.0 events'
     });
 
     it('logs are PHI-free JSON lines (no patient names or IDs)', () => {
-      expect(logLines.length).toBeGreaterThan(0);
-      for (const line of logLines) {
+      expect(lambdas.logLines.length).toBeGreaterThan(0);
+      for (const line of lambdas.logLines) {
         expect(() => JSON.parse(line)).not.toThrow();
         expect(line).not.toMatch(/SYNTH\^|SYN\d{6}/);
       }
@@ -398,15 +307,11 @@ describe('Lambda handlers (esbuild bundles) with API Gateway payload-2.0 events'
       const table = process.env.TABLE_NAME;
       process.env.TABLE_NAME = 'no-such-table';
       try {
-        let fresh: LambdaHandler | undefined;
-        jest.isolateModules(() => {
-          // eslint-disable-next-line @typescript-eslint/no-require-imports
-          fresh = (require(built.find((b) => b.name === 'qido')!.file) as { handler: LambdaHandler }).handler;
-        });
-        const res = await fresh!(loadEvent('qido-search-studies', { study: uid() }), lambdaContext('dicomweb-qido-broken'));
+        const fresh = lambdas.coldStart('qido');
+        const res = await fresh(loadEvent('qido-search-studies', { study: uid() }), lambdaContext('dicomweb-qido-broken'));
         expect(expectCleanError(res, 500)).toEqual({ code: 'INTERNAL', message: 'Internal server error.' });
         // The failure is logged (PHI-free, with the cause's name), not returned.
-        expect(logLines.some((l) => l.includes('"level":"error"'))).toBe(true);
+        expect(lambdas.logLines.some((l) => l.includes('"level":"error"'))).toBe(true);
       } finally {
         process.env.TABLE_NAME = table;
       }

@@ -10,15 +10,13 @@
  *   URL per instance (fetched here from s3rver, byte for byte).
  */
 import type { APIGatewayProxyEventV2 } from 'aws-lambda';
-import { stop as stopEsbuild } from 'esbuild';
-import { buildFunctions, type HandlerName } from '../../scripts/build-functions';
+import type { HandlerName } from '../../scripts/build-functions';
 import { MAX_RESPONSE_BYTES } from '../../functions/adapters/lambda/api-gateway';
 import { mrInstance, uid, type SyntheticInstance } from '../fixtures/synthetic';
-import { startAwsLocal, type AwsLocal } from '../helpers/aws-local';
-import { lambdaContext, loadEvent, retarget, stowEvent, type LambdaHandler } from '../helpers/lambda-events';
+import { startLambdaBundles, type LambdaBundles } from '../helpers/lambda-bundles';
+import { loadEvent, retarget, stowEvent } from '../helpers/lambda-events';
 import { resultBytes, resultJson } from '../helpers/lambda-result';
 import { parseMultipart, withZeroPreamble } from '../helpers/archive';
-import { makeTempDir } from '../helpers/tmp';
 
 /** Text in the style of a report (UT): varied words, so gzip does what it does on real metadata, not more. */
 function reportText(seed: number, length: number): string {
@@ -37,35 +35,14 @@ function reportText(seed: number, length: number): string {
 }
 
 describe('Lambda answers beyond 6 MB (bundled handlers, s3rver + dynalite)', () => {
-  const bundleDir = makeTempDir('lambda-large-');
-  let aws: AwsLocal;
-  const handlers = {} as Record<HandlerName, LambdaHandler>;
-  const savedEnv = { ...process.env };
-  const invoke = (name: HandlerName, event: APIGatewayProxyEventV2) => handlers[name](event, lambdaContext(`dicomweb-${name}`));
-  let writeSpy: jest.SpyInstance | undefined;
+  let lambdas: LambdaBundles;
+  const invoke = (name: HandlerName, event: APIGatewayProxyEventV2) => lambdas.invoke(name, event);
 
   beforeAll(async () => {
-    const [built, local] = await Promise.all([buildFunctions(bundleDir.dir), startAwsLocal()]);
-    aws = local;
-    Object.assign(process.env, aws.env, { DICOMWEB_BASE_PATH: '/dicom-web', AUTH_MODE: 'none', DOWNLOAD_URL_EXPIRES_SECONDS: '120' });
-    // PHI-free JSON log lines of the handlers stay out of the test output.
-    const realWrite = process.stdout.write.bind(process.stdout);
-    writeSpy = jest.spyOn(process.stdout, 'write').mockImplementation(((chunk: string | Uint8Array, ...rest: unknown[]) => {
-      const text = typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString('utf8');
-      return text.startsWith('{"time"') ? true : (realWrite as (...a: unknown[]) => boolean)(chunk, ...rest);
-    }) as typeof process.stdout.write);
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    for (const b of built) handlers[b.name] = (require(b.file) as { handler: LambdaHandler }).handler;
+    lambdas = await startLambdaBundles('lambda-large-', { DICOMWEB_BASE_PATH: '/dicom-web', AUTH_MODE: 'none', DOWNLOAD_URL_EXPIRES_SECONDS: '120' });
   }, 120_000);
 
-  afterAll(async () => {
-    writeSpy?.mockRestore();
-    for (const k of Object.keys(process.env)) if (!(k in savedEnv)) delete process.env[k];
-    Object.assign(process.env, savedEnv);
-    await aws?.stop();
-    await stopEsbuild();
-    bundleDir.cleanup();
-  });
+  afterAll(() => lambdas?.stop());
 
   describe('series metadata over 6 MB of JSON', () => {
     const study = uid();
@@ -132,7 +109,7 @@ describe('Lambda answers beyond 6 MB (bundled handlers, s3rver + dynalite)', () 
       expect(res.statusCode).toBe(303);
       expect(res.headers).toMatchObject({ 'cache-control': 'no-store' });
       const location = String(res.headers?.location);
-      expect(location.startsWith(`${aws.s3Endpoint}/${aws.bucket}/studies/${study}/series/${series}/instances/${large.sopInstanceUID}/`)).toBe(true);
+      expect(location.startsWith(`${lambdas.aws.s3Endpoint}/${lambdas.aws.bucket}/studies/${study}/series/${series}/instances/${large.sopInstanceUID}/`)).toBe(true);
       expectNoPhi(location);
       const s3 = await fetch(location);
       expect(s3.status).toBe(200);

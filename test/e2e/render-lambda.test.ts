@@ -6,24 +6,18 @@
  */
 import type { APIGatewayProxyEventV2 } from 'aws-lambda';
 import { ListObjectsV2Command } from '@aws-sdk/client-s3';
-import { stop as stopEsbuild } from 'esbuild';
-import { buildFunctions, type HandlerName } from '../../scripts/build-functions';
+import type { HandlerName } from '../../scripts/build-functions';
 import { ctSeries, encapsulatedInstance, uid } from '../fixtures/synthetic';
-import { startAwsLocal, type AwsLocal } from '../helpers/aws-local';
-import { lambdaContext, loadEvent, retarget, stowEvent, type LambdaHandler } from '../helpers/lambda-events';
+import { startLambdaBundles, type LambdaBundles } from '../helpers/lambda-bundles';
+import { loadEvent, retarget, stowEvent } from '../helpers/lambda-events';
 import { resultBytes } from '../helpers/lambda-result';
 import { parseMultipart } from '../helpers/archive';
-import { makeTempDir } from '../helpers/tmp';
 import { readPng } from '../unit/imaging/image-files';
 import { parsePart10 } from '../../functions/core/dicom';
 
 describe('rendering in the WADO Lambda (bundled, s3rver + dynalite)', () => {
-  const bundleDir = makeTempDir('render-lambda-');
-  let aws: AwsLocal;
-  const handlers = {} as Record<HandlerName, LambdaHandler>;
-  const savedEnv = { ...process.env };
-  const invoke = (name: HandlerName, event: APIGatewayProxyEventV2) => handlers[name](event, lambdaContext(`dicomweb-${name}`));
-  let writeSpy: jest.SpyInstance | undefined;
+  let lambdas: LambdaBundles;
+  const invoke = (name: HandlerName, event: APIGatewayProxyEventV2) => lambdas.invoke(name, event);
   const study = uid();
   const series = uid();
   const ct = ctSeries({ studyInstanceUID: study, seriesInstanceUID: series, count: 3, rows: 64, columns: 64 });
@@ -33,29 +27,13 @@ describe('rendering in the WADO Lambda (bundled, s3rver + dynalite)', () => {
   const instancePath = (i: { seriesInstanceUID: string; sopInstanceUID: string }) => `/studies/${study}/series/${i.seriesInstanceUID}/instances/${i.sopInstanceUID}`;
 
   beforeAll(async () => {
-    const [built, local] = await Promise.all([buildFunctions(bundleDir.dir), startAwsLocal()]);
-    aws = local;
-    Object.assign(process.env, aws.env, { DICOMWEB_BASE_PATH: '/dicom-web', AUTH_MODE: 'none' });
-    const realWrite = process.stdout.write.bind(process.stdout);
-    writeSpy = jest.spyOn(process.stdout, 'write').mockImplementation(((chunk: string | Uint8Array, ...rest: unknown[]) => {
-      const text = typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString('utf8');
-      return text.startsWith('{"time"') ? true : (realWrite as (...a: unknown[]) => boolean)(chunk, ...rest);
-    }) as typeof process.stdout.write);
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    for (const b of built) handlers[b.name] = (require(b.file) as { handler: LambdaHandler }).handler;
+    lambdas = await startLambdaBundles('render-lambda-', { DICOMWEB_BASE_PATH: '/dicom-web', AUTH_MODE: 'none' });
     const stored = await invoke('stow', stowEvent([...ct, rle]));
     expect(stored.statusCode).toBe(200);
     template = loadEvent('wado-retrieve-instance', { study, series, instance: ct[0]!.sopInstanceUID });
   }, 120_000);
 
-  afterAll(async () => {
-    writeSpy?.mockRestore();
-    for (const k of Object.keys(process.env)) if (!(k in savedEnv)) delete process.env[k];
-    Object.assign(process.env, savedEnv);
-    await aws?.stop();
-    await stopEsbuild();
-    bundleDir.cleanup();
-  });
+  afterAll(() => lambdas?.stop());
 
   test('rendered instance (PNG) and an RLE frame rendered through the WASM codecs', async () => {
     const png = await get(`${instancePath(ct[1]!)}/rendered`, 'window=40,400', 'image/png');
@@ -72,7 +50,7 @@ describe('rendering in the WADO Lambda (bundled, s3rver + dynalite)', () => {
     expect(t.statusCode).toBe(200);
     const middle = await get(`${instancePath(ct[1]!)}/thumbnail`, '', 'image/png');
     expect(Buffer.compare(resultBytes(t), resultBytes(middle))).toBe(0);
-    const listed = await aws.s3.send(new ListObjectsV2Command({ Bucket: aws.bucket, Prefix: `derived/studies/${study}/` }));
+    const listed = await lambdas.aws.s3.send(new ListObjectsV2Command({ Bucket: lambdas.aws.bucket, Prefix: `derived/studies/${study}/` }));
     expect((listed.Contents ?? []).some((o) => o.Key!.endsWith('thumbnail-f1-128.png'))).toBe(true);
   });
 

@@ -15,40 +15,20 @@
  * batchItemFailures, so SQS retries it), and the STOW 413 naming the upload API.
  */
 import * as fs from 'node:fs';
-import * as path from 'node:path';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context, SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import { HeadObjectCommand } from '@aws-sdk/client-s3';
-import { stop as stopEsbuild } from 'esbuild';
-import { buildFunctions, type BuiltFunction } from '../../scripts/build-functions';
 import { largeInstance, mrInstance, notPart10, uid, type SyntheticLargeInstance } from '../fixtures/synthetic';
 import { parseMultipart, withZeroPreamble } from '../helpers/archive';
-import { startAwsLocal, type AwsLocal } from '../helpers/aws-local';
-import { makeTempDir } from '../helpers/tmp';
+import type { AwsLocal } from '../helpers/aws-local';
+import { startLambdaBundles, type LambdaBundles } from '../helpers/lambda-bundles';
+import { lambdaContext, loadEvent } from '../helpers/lambda-events';
 import { decodeS3Key, uploadKeysOf } from '../../functions/handlers/ingest';
 import { resultJson } from '../helpers/lambda-result';
 
 type ApiHandler = (event: APIGatewayProxyEventV2, context: Context) => Promise<APIGatewayProxyStructuredResultV2>;
 type SqsHandler = (event: SQSEvent, context: Context) => Promise<SQSBatchResponse>;
 
-const EVENTS_DIR = path.resolve(__dirname, '..', 'fixtures', 'events');
 const MiB = 1024 * 1024;
-
-/** A recorded event with its "{{name}}" placeholders replaced in every string value (all must be given). */
-function loadEvent<T>(name: string, values: Record<string, string> = {}): T {
-  const fill = (v: unknown): unknown => {
-    if (typeof v === 'string') {
-      return v.replace(/\{\{(\w+)\}\}/g, (_, key: string) => {
-        const value = values[key];
-        if (value === undefined) throw new Error(`event ${name}: no value for {{${key}}}`);
-        return value;
-      });
-    }
-    if (Array.isArray(v)) return v.map(fill);
-    if (v && typeof v === 'object') return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, fill(x)]));
-    return v;
-  };
-  return fill(JSON.parse(fs.readFileSync(path.join(EVENTS_DIR, `${name}.json`), 'utf8'))) as T;
-}
 
 /** A recorded DICOMweb event (no authorizer in the recording) with the upload events' authorizer context. */
 function authorized(event: APIGatewayProxyEventV2, like: APIGatewayProxyEventV2): APIGatewayProxyEventV2 {
@@ -59,25 +39,6 @@ function authorized(event: APIGatewayProxyEventV2, like: APIGatewayProxyEventV2)
 function studySearch(study: string, like: APIGatewayProxyEventV2): APIGatewayProxyEventV2 {
   const event = loadEvent<APIGatewayProxyEventV2>('qido-search-studies', { study });
   return authorized({ ...event, rawQueryString: `StudyInstanceUID=${study}`, queryStringParameters: { StudyInstanceUID: study } }, like);
-}
-
-let invocations = 0;
-function lambdaContext(functionName: string): Context {
-  invocations += 1;
-  return {
-    callbackWaitsForEmptyEventLoop: false,
-    functionName,
-    functionVersion: '$LATEST',
-    invokedFunctionArn: `arn:aws:lambda:eu-central-1:123456789012:function:${functionName}`,
-    memoryLimitInMB: '1024',
-    awsRequestId: `00000000-0000-4000-a000-${String(invocations).padStart(12, '0')}`,
-    logGroupName: `/aws/lambda/${functionName}`,
-    logStreamName: '2025/11/22/[$LATEST]0123456789abcdef0123456789abcdef',
-    getRemainingTimeInMillis: () => 60_000,
-    done: () => undefined,
-    fail: () => undefined,
-    succeed: () => undefined,
-  };
 }
 
 const jsonOf = (r: APIGatewayProxyStructuredResultV2) => resultJson(r);
@@ -104,14 +65,10 @@ function rangeOf(inst: SyntheticLargeInstance, start: number, end: number): Buff
 }
 
 describe('upload + ingest Lambda handlers (esbuild bundles, s3rver + dynalite)', () => {
-  const bundleDir = makeTempDir('upload-lambda-bundles-');
+  let lambdas: LambdaBundles;
   let aws: AwsLocal;
-  let built: BuiltFunction[];
   const api = {} as Record<'upload' | 'qido' | 'wado' | 'stow', ApiHandler>;
   let ingest: SqsHandler;
-  const savedEnv = { ...process.env };
-  const logLines: string[] = [];
-  let writeSpy: jest.SpyInstance | undefined;
   let messages = 0;
 
   const upload = (event: APIGatewayProxyEventV2) => api.upload(event, lambdaContext('dicomweb-upload'));
@@ -158,38 +115,18 @@ describe('upload + ingest Lambda handlers (esbuild bundles, s3rver + dynalite)',
   }
 
   beforeAll(async () => {
-    [built, aws] = await Promise.all([buildFunctions(bundleDir.dir), startAwsLocal()]);
-    Object.assign(process.env, aws.env, { DICOMWEB_BASE_PATH: '/dicom-web' });
-    delete process.env.AUTH_MODE; // the default: API Gateway JWT authorizer claims
-    const realWrite = process.stdout.write.bind(process.stdout);
-    writeSpy = jest.spyOn(process.stdout, 'write').mockImplementation(((chunk: string | Uint8Array, ...rest: unknown[]) => {
-      const text = typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString('utf8');
-      if (text.startsWith('{"time"')) {
-        logLines.push(text);
-        return true;
-      }
-      return (realWrite as (...a: unknown[]) => boolean)(chunk, ...rest);
-    }) as typeof process.stdout.write);
-    const load = <T>(name: string) => {
-      // eslint-disable-next-line @typescript-eslint/no-require-imports
-      return (require(built.find((b) => b.name === name)!.file) as { handler: T }).handler;
-    };
-    for (const name of ['upload', 'qido', 'wado', 'stow'] as const) api[name] = load<ApiHandler>(name);
-    ingest = load<SqsHandler>('ingest');
+    // AUTH_MODE unset: the default, API Gateway JWT authorizer claims.
+    lambdas = await startLambdaBundles('upload-lambda-bundles-', { DICOMWEB_BASE_PATH: '/dicom-web', AUTH_MODE: undefined });
+    aws = lambdas.aws;
+    for (const name of ['upload', 'qido', 'wado', 'stow'] as const) api[name] = lambdas.handlers[name];
+    ingest = lambdas.handlers.ingest as unknown as SqsHandler;
   }, 60_000);
 
-  afterAll(async () => {
-    writeSpy?.mockRestore();
-    for (const k of Object.keys(process.env)) if (!(k in savedEnv)) delete process.env[k];
-    Object.assign(process.env, savedEnv);
-    await aws?.stop();
-    await stopEsbuild();
-    bundleDir.cleanup();
-  });
+  afterAll(() => lambdas?.stop());
 
   it('bundles upload and ingest like the other functions (self-contained, no JWT library)', () => {
     for (const name of ['upload', 'ingest']) {
-      const b = built.find((x) => x.name === name)!;
+      const b = lambdas.built.find((x) => x.name === name)!;
       const code = fs.readFileSync(b.file, 'utf8');
       const required = new Set([...code.matchAll(/\brequire\("([^"]+)"\)/g)].map((m) => m[1]!));
       expect([...required].filter((r) => !r.startsWith('node:') && r !== '@aws-sdk/signature-v4-crt')).toEqual([]);
@@ -307,15 +244,11 @@ describe('upload + ingest Lambda handlers (esbuild bundles, s3rver + dynalite)',
     const up = await uploadBytes((s, e) => inst.bytes.subarray(s, e), inst.bytes.length);
     const table = process.env.TABLE_NAME;
     process.env.TABLE_NAME = 'no-such-table';
-    let fresh: SqsHandler | undefined;
     try {
-      jest.isolateModules(() => {
-        // eslint-disable-next-line @typescript-eslint/no-require-imports
-        fresh = (require(built.find((b) => b.name === 'ingest')!.file) as { handler: SqsHandler }).handler;
-      });
+      const fresh = lambdas.coldStart<SqsHandler>('ingest');
       const ok = s3Message('uploads/2025/11/22/none0000000000000000.dcm', 1); // gone: nothing to retry
       const event = s3Message(up.key, inst.bytes.length, 'Put', 'f00dfeed-0000-4000-8000-000000000001');
-      const res = await fresh!({ Records: [...ok.Records, ...event.Records] }, lambdaContext('dicomweb-ingest-broken'));
+      const res = await fresh({ Records: [...ok.Records, ...event.Records] }, lambdaContext('dicomweb-ingest-broken'));
       expect(res.batchItemFailures).toEqual([{ itemIdentifier: 'f00dfeed-0000-4000-8000-000000000001' }]);
     } finally {
       process.env.TABLE_NAME = table;
@@ -335,8 +268,8 @@ describe('upload + ingest Lambda handlers (esbuild bundles, s3rver + dynalite)',
   });
 
   it('logs are PHI-free JSON lines', () => {
-    expect(logLines.some((l) => l.includes('upload.ingest.stored'))).toBe(true);
-    for (const line of logLines) {
+    expect(lambdas.logLines.some((l) => l.includes('upload.ingest.stored'))).toBe(true);
+    for (const line of lambdas.logLines) {
       expect(() => JSON.parse(line)).not.toThrow();
       expect(line).not.toMatch(/SYNTH\^|SYN\d{6}/);
     }

@@ -13,7 +13,7 @@ export type LambdaHandler = (event: APIGatewayProxyEventV2, context: Context) =>
 const EVENTS_DIR = path.resolve(__dirname, '..', 'fixtures', 'events');
 
 /** A recorded event template with its "{{name}}" placeholders replaced (all must be given). */
-export function loadEvent(name: string, values: Record<string, string> = {}): APIGatewayProxyEventV2 {
+export function loadEvent<T = APIGatewayProxyEventV2>(name: string, values: Record<string, string> = {}): T {
   const fill = (v: unknown): unknown => {
     if (typeof v === 'string') {
       return v.replace(/\{\{(\w+)\}\}/g, (_, key: string) => {
@@ -26,7 +26,7 @@ export function loadEvent(name: string, values: Record<string, string> = {}): AP
     if (v && typeof v === 'object') return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, fill(x)]));
     return v;
   };
-  return fill(JSON.parse(fs.readFileSync(path.join(EVENTS_DIR, `${name}.json`), 'utf8'))) as APIGatewayProxyEventV2;
+  return fill(JSON.parse(fs.readFileSync(path.join(EVENTS_DIR, `${name}.json`), 'utf8'))) as T;
 }
 
 /** A STOW event carrying these instances as a base64 multipart/related body. */
