@@ -142,7 +142,8 @@ function safeOAuthError(text: string | undefined): string | undefined {
   }
 }
 
-async function readLimitedText(res: Response, max: number): Promise<string | undefined> {
+/** The body as text, or undefined (the body cancelled) once it passes `max` bytes. */
+export async function readLimitedText(res: Response, max: number): Promise<string | undefined> {
   if (!res.body) return '';
   const chunks: Uint8Array[] = [];
   let size = 0;

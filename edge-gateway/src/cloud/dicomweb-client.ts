@@ -16,7 +16,7 @@ import { readFileMeta } from '../../../functions/core/dicom/part10';
 import { DicomParseError, DEFAULT_PARSE_LIMITS } from '../../../functions/core/dicom/part10-types';
 import { isValidUID } from '../../../functions/core/dicom/uid';
 import { parseMultipartRelated, readMultipart } from '../../../functions/core/dicomweb/multipart';
-import { createAuthProvider, isTimeout, causeText, type AuthProvider } from './auth';
+import { createAuthProvider, isTimeout, causeText, readLimitedText, type AuthProvider } from './auth';
 import { CloudError } from './errors';
 
 export interface DicomWebClientDeps {
@@ -454,18 +454,9 @@ async function mapStreamErrors<T>(step: () => Promise<T>, timer: RequestTimer): 
 }
 
 async function readText(res: Response, max: number): Promise<string> {
-  if (!res.body) return '';
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
-    size += chunk.length;
-    if (size > max) {
-      await res.body.cancel().catch(() => undefined);
-      throw new CloudError('CLOUD_PROTOCOL', `an answer larger than ${max} bytes`, { status: res.status });
-    }
-    chunks.push(chunk);
-  }
-  return Buffer.concat(chunks).toString('utf8');
+  const text = await readLimitedText(res, max);
+  if (text === undefined) throw new CloudError('CLOUD_PROTOCOL', `an answer larger than ${max} bytes`, { status: res.status });
+  return text;
 }
 
 /**

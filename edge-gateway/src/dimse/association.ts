@@ -14,6 +14,7 @@
  * the next PDU is not read until the sink has taken it.
  */
 import type { Socket } from 'node:net';
+import { concatBytes } from '../../../functions/core/bytes';
 import type { DicomJsonDataset } from '../../../functions/core/dicom/json-model';
 import { CommandError, CommandField, DATA_SET_PRESENT, NO_DATA_SET, Status, decodeCommand, encodeCommand, hasDataSet, isPending, type DimseCommand } from './command';
 import { DatasetError, decodeDimseDataset, encodeDimseDataset } from './dataset';
@@ -456,7 +457,7 @@ export class Association implements DimseAssociation {
         if (!pdv.last) continue;
         let command: DimseCommand;
         try {
-          command = decodeCommand(concat(inc.commandChunks, inc.commandBytes));
+          command = decodeCommand(concatBytes(inc.commandChunks, inc.commandBytes));
         } catch (e) {
           if (e instanceof CommandError) throw new PduError('INVALID_PDU', e.message, AbortReason.InvalidPduParameterValue);
           throw e;
@@ -536,7 +537,7 @@ export class Association implements DimseAssociation {
         }
         chunks.push(chunk.slice());
       },
-      finish: async () => (tooLarge ? {} : { bytes: concat(chunks, size) }),
+      finish: async () => (tooLarge ? {} : { bytes: concatBytes(chunks, size) }),
       abort: async () => {
         chunks.length = 0;
       },
@@ -967,17 +968,6 @@ export class Association implements DimseAssociation {
     if (inc?.target) void inc.target.abort(err.message);
     if (this.wasEstablished) this.opts.hooks?.associationClosed?.(this, this.endedBy ?? 'closed');
   }
-}
-
-function concat(chunks: Uint8Array[], total: number): Uint8Array {
-  if (chunks.length === 1) return chunks[0]!;
-  const out = new Uint8Array(total);
-  let at = 0;
-  for (const c of chunks) {
-    out.set(c, at);
-    at += c.length;
-  }
-  return out;
 }
 
 function normalize(r: ServiceResult | number): ServiceResult {

@@ -22,6 +22,7 @@ import { safeMessage } from '../dimse/association';
 import { Status } from '../dimse/command';
 import { GATEWAY_IMPLEMENTATION_CLASS_UID, GATEWAY_IMPLEMENTATION_VERSION_NAME } from '../dimse/negotiate';
 import { silentDimseLogger, type DimseLogger, type DimseServices, type ServiceResult, type StoreContext, type StoreSink } from '../dimse/types';
+import { concatBytes } from '../../../functions/core/bytes';
 
 /** What the store SCP needs of the spool (spool/spool.ts `Spool` satisfies it). */
 export interface StoreSpool {
@@ -100,7 +101,7 @@ export function createStoreService(options: StoreServiceOptions): NonNullable<Di
     /** Check the data set's own UIDs against the command's (PS3.4 B.2.3 0xA900). */
     const settlePeek = async (final: boolean) => {
       if (!peek) return;
-      const head = concat(peek, peekLength);
+      const head = concatBytes(peek, peekLength);
       const found = peekSopUIDs(head, transferSyntaxUID);
       if (found.state === 'more' && !final && peekLength < PEEK_LIMIT) return;
       const buffered = peek;
@@ -188,17 +189,6 @@ function failingSink(result: ServiceResult, observe: (status: number, bytes: num
     },
     async abort() {},
   };
-}
-
-function concat(chunks: Uint8Array[], total: number): Uint8Array {
-  if (chunks.length === 1) return chunks[0]!;
-  const out = new Uint8Array(total);
-  let at = 0;
-  for (const c of chunks) {
-    out.set(c, at);
-    at += c.length;
-  }
-  return out;
 }
 
 const LONG_VRS = new Set(['OB', 'OD', 'OF', 'OL', 'OV', 'OW', 'SQ', 'SV', 'UC', 'UN', 'UR', 'UT', 'UV']);

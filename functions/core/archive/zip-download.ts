@@ -22,7 +22,7 @@ import type { ArchiveContext } from './context';
 import { defineRoute, type Route, type RouteContext } from './app';
 import { ArchiveError } from './errors';
 import type { InstanceRecord } from './ports';
-import { toReadableStream, zeroPreamble } from '../bytes';
+import { crc32Update, toReadableStream, zeroPreamble } from '../bytes';
 import type { DicomJsonDataset, DicomJsonElement } from '../dicom/json-model';
 import { writePart10 } from '../dicom/writer';
 import { negotiate } from '../dicomweb/accept';
@@ -33,22 +33,6 @@ export interface ZipDownloadOptions {
 }
 
 // ---------------------------------------------------------------- ZIP writer
-
-const CRC_TABLE = (() => {
-  const t = new Uint32Array(256);
-  for (let n = 0; n < 256; n++) {
-    let c = n;
-    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-    t[n] = c >>> 0;
-  }
-  return t;
-})();
-
-function crc32Update(crc: number, bytes: Uint8Array): number {
-  let c = crc ^ 0xffffffff;
-  for (let i = 0; i < bytes.length; i++) c = CRC_TABLE[(c ^ bytes[i]!) & 0xff]! ^ (c >>> 8);
-  return (c ^ 0xffffffff) >>> 0;
-}
 
 export interface ZipEntry {
   /** Path inside the archive ('/' separated, UTF-8). */

@@ -5,22 +5,7 @@
  * images compress well enough without it, and it keeps encoding cheap.
  */
 import { zlibSync } from 'fflate';
-
-const CRC_TABLE = (() => {
-  const t = new Uint32Array(256);
-  for (let n = 0; n < 256; n++) {
-    let c = n;
-    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-    t[n] = c >>> 0;
-  }
-  return t;
-})();
-
-function crc32(bytes: Uint8Array, start: number, end: number): number {
-  let c = 0xffffffff;
-  for (let i = start; i < end; i++) c = CRC_TABLE[(c ^ bytes[i]!) & 0xff]! ^ (c >>> 8);
-  return (c ^ 0xffffffff) >>> 0;
-}
+import { crc32Update } from '../bytes';
 
 function chunk(type: string, data: Uint8Array): Uint8Array {
   const out = new Uint8Array(12 + data.byteLength);
@@ -28,7 +13,7 @@ function chunk(type: string, data: Uint8Array): Uint8Array {
   view.setUint32(0, data.byteLength);
   for (let i = 0; i < 4; i++) out[4 + i] = type.charCodeAt(i);
   out.set(data, 8);
-  view.setUint32(8 + data.byteLength, crc32(out, 4, 8 + data.byteLength));
+  view.setUint32(8 + data.byteLength, crc32Update(0, out.subarray(4, 8 + data.byteLength)));
   return out;
 }
 
