@@ -8,6 +8,8 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import { readFileMeta } from '../../functions/core/dicom/part10';
+import { createDimseServer, type DimseServer } from '../../edge-gateway/src/dimse';
+import type { DimseServices } from '../../edge-gateway/src/dimse/types';
 import type { StoreSpool } from '../../edge-gateway/src/scp/store';
 
 export interface RunResult {
@@ -122,4 +124,9 @@ export async function freePort(): Promise<number> {
   const port = (s.address() as net.AddressInfo).port;
   await new Promise<void>((r) => s.close(() => r()));
   return port;
+}
+
+/** The gateway's DIMSE server as the Q/R tests run it: a free loopback port, up to 10 associations, 64 kB PDUs, roomy timeouts. */
+export function startTestDimseServer(aeTitle: string, services: DimseServices): Promise<DimseServer> {
+  return createDimseServer({ aeTitle, host: '127.0.0.1', port: 0, services, maxAssociations: 10, maxPduLength: 64 * 1024, idleTimeoutMs: 60_000, artimTimeoutMs: 10_000 });
 }

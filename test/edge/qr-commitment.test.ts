@@ -9,7 +9,8 @@
  */
 import type { DicomJsonDataset } from '../../functions/core/dicom/json-model';
 import { DicomWebClient } from '../../edge-gateway/src/cloud/dicomweb-client';
-import { connectDimse, createDimseServer, STORAGE_COMMITMENT_PUSH_MODEL_INSTANCE, SopClass as DimseSop, type DimseAssociation, type DimseServer, type NEventReportRequest } from '../../edge-gateway/src/dimse';
+import { connectDimse, STORAGE_COMMITMENT_PUSH_MODEL_INSTANCE, SopClass as DimseSop, type DimseAssociation, type DimseServer, type NEventReportRequest } from '../../edge-gateway/src/dimse';
+import { startTestDimseServer } from './dimse-helpers';
 import { createCommitmentService, type CommitmentService } from '../../edge-gateway/src/scp/commitment';
 import { ctSeries, syntheticPatient, uid, SopClass, type SyntheticInstance } from '../fixtures/synthetic';
 import { startTestArchive, stow, type TestArchive } from '../helpers/archive';
@@ -38,16 +39,7 @@ beforeAll(async () => {
     pollMs: 100,
     maxPending: 1,
   });
-  server = await createDimseServer({
-    aeTitle: AE,
-    host: '127.0.0.1',
-    port: 0,
-    services: { nAction: commitment.nAction },
-    maxAssociations: 10,
-    maxPduLength: 64 * 1024,
-    idleTimeoutMs: 60_000,
-    artimTimeoutMs: 10_000,
-  });
+  server = await startTestDimseServer(AE, { nAction: commitment.nAction });
 }, 60_000);
 
 afterAll(async () => {

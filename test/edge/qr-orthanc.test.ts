@@ -13,7 +13,8 @@
  */
 import { readFileMeta } from '../../functions/core/dicom/part10';
 import { DicomWebClient } from '../../edge-gateway/src/cloud/dicomweb-client';
-import { createDimseServer, type DimseServer } from '../../edge-gateway/src/dimse';
+import type { DimseServer } from '../../edge-gateway/src/dimse';
+import { startTestDimseServer } from './dimse-helpers';
 import { createFindService } from '../../edge-gateway/src/scp/find';
 import { createMoveService } from '../../edge-gateway/src/scp/move';
 import { createGetService } from '../../edge-gateway/src/scp/get';
@@ -63,20 +64,11 @@ describeIfOrthanc('Orthanc as the PACS', () => {
     const client = new DicomWebClient({ dicomWebUrl: archive.dicomWebUrl, auth: { kind: 'none' }, requestTimeoutMs: 10_000 });
     const destinations = { PACS: { host: '127.0.0.1', port: orthanc.dicomPort } };
     commitment = createCommitmentService({ client, aeTitle: AE, destinations, timeoutMs: 1500, pollMs: 200 });
-    server = await createDimseServer({
-      aeTitle: AE,
-      host: '127.0.0.1',
-      port: 0,
-      services: {
-        find: createFindService({ client, aeTitle: AE }),
-        move: createMoveService({ client, aeTitle: AE, destinations }),
-        get: createGetService({ client }),
-        nAction: commitment.nAction,
-      },
-      maxAssociations: 10,
-      maxPduLength: 64 * 1024,
-      idleTimeoutMs: 60_000,
-      artimTimeoutMs: 10_000,
+    server = await startTestDimseServer(AE, {
+      find: createFindService({ client, aeTitle: AE }),
+      move: createMoveService({ client, aeTitle: AE, destinations }),
+      get: createGetService({ client }),
+      nAction: commitment.nAction,
     });
     await orthanc.addModality('gateway', { aet: AE, host: '127.0.0.1', port: server.port });
   }, 90_000);

@@ -18,7 +18,8 @@ import * as path from 'node:path';
 import { parsePart10, readFileMeta } from '../../functions/core/dicom/part10';
 import type { DicomJsonDataset } from '../../functions/core/dicom/json-model';
 import { DicomWebClient } from '../../edge-gateway/src/cloud/dicomweb-client';
-import { connectDimse, createDimseServer, SopClass as QrSop, type DimseServer, type StoreContext, type StoreSink } from '../../edge-gateway/src/dimse';
+import { connectDimse, SopClass as QrSop, type DimseServer, type StoreContext, type StoreSink } from '../../edge-gateway/src/dimse';
+import { startTestDimseServer } from './dimse-helpers';
 import { createFindService } from '../../edge-gateway/src/scp/find';
 import { createMoveService } from '../../edge-gateway/src/scp/move';
 import { createGetService } from '../../edge-gateway/src/scp/get';
@@ -127,23 +128,14 @@ beforeAll(async () => {
   const dest = await startStorescp('DEST', ['+xa']);
   const implicitOnly = await startStorescp('IMPLICIT', ['+xi']);
   const client = new DicomWebClient({ dicomWebUrl: archive.dicomWebUrl, auth: { kind: 'none' }, requestTimeoutMs: 60_000 }, { pageSize: 2, fetch: gatedFetch });
-  server = await createDimseServer({
-    aeTitle: AE,
-    host: '127.0.0.1',
-    port: 0,
-    services: {
-      find: createFindService({ client, aeTitle: AE }),
-      move: createMoveService({
-        client,
-        aeTitle: AE,
-        destinations: { DEST: { host: '127.0.0.1', port: dest.port }, IMPLICIT: { host: '127.0.0.1', port: implicitOnly.port }, DOWN: { host: '127.0.0.1', port: await freePort() } },
-      }),
-      get: createGetService({ client }),
-    },
-    maxAssociations: 10,
-    maxPduLength: 64 * 1024,
-    idleTimeoutMs: 60_000,
-    artimTimeoutMs: 10_000,
+  server = await startTestDimseServer(AE, {
+    find: createFindService({ client, aeTitle: AE }),
+    move: createMoveService({
+      client,
+      aeTitle: AE,
+      destinations: { DEST: { host: '127.0.0.1', port: dest.port }, IMPLICIT: { host: '127.0.0.1', port: implicitOnly.port }, DOWN: { host: '127.0.0.1', port: await freePort() } },
+    }),
+    get: createGetService({ client }),
   });
 }, 60_000);
 
