@@ -7,7 +7,8 @@
  *
  * Benchmarks the archive side by side with Debian's Orthanc + DICOMweb
  * plugin (installed with apt-get when missing) on this machine, and writes
- * docs/benchmarks.md (the block between its bench markers), the "Measured
+ * docs/benchmarks.md (the block between its bench markers; `--quick` writes to
+ * data/bench/quick instead), the "Measured
  * per-operation counts" block of docs/cost-model.md and docs/benchmarks.json.
  * Generated data and pre-filled indexes are cached in data/bench/cache
  * (gitignored; delete it to regenerate). Not part of `npm test`.
@@ -46,14 +47,15 @@ async function main(): Promise<void> {
       scales: { type: 'string' },
       'instances-per-study': { type: 'string', default: '1' },
       'memory-runs': { type: 'string' },
-      'out-dir': { type: 'string', default: path.join(ROOT, 'docs') },
+      // docs/ for a full run; a quick (smoke) run writes beside its cache so it never replaces the published figures.
+      'out-dir': { type: 'string' },
       'cache-dir': { type: 'string', default: path.join(ROOT, 'data', 'bench', 'cache') },
       note: { type: 'string', multiple: true },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
   if (values.help) {
-    console.log('usage: npm run bench -- [--quick] [--runs N] [--only 1,2,3,4,5,7] [--scales 10000,100000] [--instances-per-study 1] [--memory-runs N] [--note TEXT]');
+    console.log('usage: npm run bench -- [--quick] [--runs N] [--only 1,2,3,4,5,7] [--scales 10000,100000] [--instances-per-study 1] [--memory-runs N] [--out-dir DIR] [--note TEXT]\n  --quick writes to data/bench/quick unless --out-dir is given; a full run writes docs/.');
     return;
   }
   const quick = values.quick!;
@@ -161,7 +163,8 @@ async function main(): Promise<void> {
     notes: ctx.notes,
     durationSeconds: (Date.now() - started) / 1000,
   };
-  const outDir = values['out-dir']!;
+  const outDir = values['out-dir'] ?? (quick ? path.join(ROOT, 'data', 'bench', 'quick') : path.join(ROOT, 'docs'));
+  fs.mkdirSync(outDir, { recursive: true });
   const jsonFile = path.join(outDir, 'benchmarks.json');
   const previous = fs.existsSync(jsonFile) ? (JSON.parse(fs.readFileSync(jsonFile, 'utf8')) as Record<string, unknown>) : {};
   // A partial run (--only) updates its own rows and keeps the others from the last run.
@@ -170,8 +173,9 @@ async function main(): Promise<void> {
   const md = path.join(outDir, 'benchmarks.md');
   fs.writeFileSync(md, replaceBlock(fs.existsSync(md) ? fs.readFileSync(md, 'utf8') : '# Benchmarks\n', BENCH_MARKERS, renderBenchBlock(results)));
   const costMd = path.join(outDir, 'cost-model.md');
-  if (cost && fs.existsSync(costMd)) fs.writeFileSync(costMd, replaceBlock(fs.readFileSync(costMd, 'utf8'), COST_MARKERS, renderCostBlock(results)));
-  log(`wrote ${path.relative(ROOT, md)}, ${path.relative(ROOT, jsonFile)}${cost ? `, ${path.relative(ROOT, costMd)}` : ''} in ${((Date.now() - started) / 60000).toFixed(1)} min`);
+  const costWritten = Boolean(cost) && fs.existsSync(costMd);
+  if (costWritten) fs.writeFileSync(costMd, replaceBlock(fs.readFileSync(costMd, 'utf8'), COST_MARKERS, renderCostBlock(results)));
+  log(`wrote ${path.relative(ROOT, md)}, ${path.relative(ROOT, jsonFile)}${costWritten ? `, ${path.relative(ROOT, costMd)}` : ''} in ${((Date.now() - started) / 60000).toFixed(1)} min`);
 }
 
 main().catch((error: unknown) => {
