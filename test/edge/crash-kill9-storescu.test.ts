@@ -18,6 +18,7 @@ import { getJson, getParts } from '../helpers/archive';
 import { datasetBytes } from './dimse-helpers';
 import { PROJECT_ROOT } from '../helpers/paths';
 import { makeTempDir } from '../helpers/tmp';
+import { entries, kill9, waitFor } from './crash-helpers';
 
 const CLI = path.join(PROJECT_ROOT, 'edge-gateway', 'src', 'cli.ts');
 const STUDIES = 5;
@@ -46,16 +47,6 @@ function startGateway(configFile: string): Child {
   return start(process.execPath, ['--import', 'tsx', CLI, 'run', '--config', configFile]);
 }
 
-async function waitFor<T>(what: string, probe: () => T | undefined | Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
-  const until = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await probe();
-    if (v !== undefined && v !== false) return v as T;
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
-
 /** The DIMSE port from the gateway's start-up log line. */
 function startedPort(child: Child): number | undefined {
   for (const line of child.out.join('').split('\n')) {
@@ -73,19 +64,6 @@ function storescu(port: number, files: string[]): Child {
 /** storescu sends files in order, one at a time: the first n Success responses acknowledge the first n files. */
 function acknowledged(child: Child): number {
   return (child.out.join('').match(/Received Store Response \(Success\)/g) ?? []).length;
-}
-
-function entries(spoolDir: string, state: string): string[] {
-  try {
-    return fs.readdirSync(path.join(spoolDir, state)).filter((n) => !n.startsWith('.'));
-  } catch {
-    return [];
-  }
-}
-
-async function kill9(child: Child): Promise<void> {
-  if (child.proc.exitCode === null && child.proc.signalCode === null) child.proc.kill('SIGKILL');
-  await child.exited;
 }
 
 test('kill -9 of the gateway while storescu sends 500 instances: every acknowledged instance survives, all stored exactly once', async () => {

@@ -17,6 +17,7 @@ import { ctSeries, createRng, type SyntheticInstance } from '../fixtures/synthet
 import { getJson, getParts, withZeroPreamble } from '../helpers/archive';
 import { PROJECT_ROOT } from '../helpers/paths';
 import { makeTempDir } from '../helpers/tmp';
+import { entries, kill9, waitFor } from './crash-helpers';
 
 const CLI = path.join(PROJECT_ROOT, 'edge-gateway', 'src', 'cli.ts');
 const STUDIES = 5;
@@ -38,27 +39,6 @@ function startCli(args: string[]): Child {
   proc.stderr!.on('data', (d: Buffer) => stderr.push(d.toString()));
   const exited = new Promise<number | null>((resolve) => proc.on('exit', (code) => resolve(code)));
   return { proc, stderr, exited };
-}
-
-async function waitFor(what: string, cond: () => boolean | Promise<boolean>, timeoutMs = 30_000): Promise<void> {
-  const until = Date.now() + timeoutMs;
-  while (!(await cond())) {
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
-
-function entries(spoolDir: string, state: string): string[] {
-  try {
-    return fs.readdirSync(path.join(spoolDir, state)).filter((n) => !n.startsWith('.'));
-  } catch {
-    return [];
-  }
-}
-
-async function kill9(child: Child): Promise<void> {
-  child.proc.kill('SIGKILL');
-  await child.exited;
 }
 
 test('kill -9 at random points while instances flow and the archive goes away: every instance in the archive exactly once, the spool empty', async () => {
