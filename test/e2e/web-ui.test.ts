@@ -55,10 +55,16 @@ run('web UI (Chromium) + OHIF against the embedded archive', () => {
     await page.screenshot({ path: path.join(SCREENSHOTS, `${name}.png`) });
   }
 
+  /** Submits the search form and waits for the answer to this very search (the UI counts completed searches). */
+  async function submitSearch(): Promise<void> {
+    const before = Number((await page.getAttribute('body', 'data-searches')) ?? 0);
+    await page.click('#search button[type=submit]');
+    await page.waitForFunction((n) => Number(document.body.dataset.searches ?? 0) > n, before);
+  }
+
   async function searchByName(name: string): Promise<void> {
     await page.fill('#search input[name=name]', name);
-    await page.click('#search button[type=submit]');
-    await page.waitForFunction(() => document.getElementById('status')?.textContent !== 'Searching…');
+    await submitSearch();
   }
 
   test('uploads files through the file input (non-DICOM skipped) and finds the study by a wildcard name', async () => {
@@ -118,8 +124,8 @@ run('web UI (Chromium) + OHIF against the embedded archive', () => {
     await page.fill('#search input[name=name]', '');
     await page.fill('#search input[name=from]', '2024-01-01');
     await page.fill('#search input[name=to]', '2024-12-31');
-    await page.click('#search button[type=submit]');
-    await page.waitForFunction(() => document.querySelectorAll('tr.study').length === 1);
+    await submitSearch();
+    expect(await page.locator('tr.study').count()).toBe(1);
     expect(await page.locator('tr.study').first().getAttribute('data-study')).toBe(study[0]!.studyInstanceUID);
 
     await page.fill('#search input[name=from]', '');
@@ -139,8 +145,8 @@ run('web UI (Chromium) + OHIF against the embedded archive', () => {
 
     await page.fill('#search input[name=modality]', '');
     await page.fill('#search input[name=accession]', 'PG-7');
-    await page.click('#search button[type=submit]');
-    await page.waitForFunction(() => document.querySelectorAll('tr.study').length === 1);
+    await submitSearch();
+    expect(await page.locator('tr.study').count()).toBe(1);
     expect(await page.locator('tr.study td.name').textContent()).toBe('PAGING P07');
     await page.fill('#search input[name=accession]', '');
   });
@@ -149,8 +155,8 @@ run('web UI (Chromium) + OHIF against the embedded archive', () => {
     const evil = crInstance({ patient: { name: '<b>BOLD</b>^EVIL', id: 'XSS1' }, studyDescription: '<script>window.__xss=2</script>' });
     expect((await stow(archive.dicomWebUrl, [evil.bytes])).status).toBe(200);
     await page.fill('#search input[name=id]', 'XSS1');
-    await page.click('#search button[type=submit]');
-    await page.waitForFunction(() => document.querySelectorAll('tr.study').length === 1);
+    await submitSearch();
+    expect(await page.locator('tr.study').count()).toBe(1);
     expect(await page.locator('tr.study td.name').textContent()).toBe('<b>BOLD</b> EVIL');
     expect(await page.locator('tr.study td').nth(6).textContent()).toBe('<script>window.__xss=2</script>');
     await page.locator('tr.study').first().click();

@@ -117,7 +117,18 @@ function viewerHref(study: string): string {
   return `${config.viewerUrl}/viewer?${u.toString()}`;
 }
 
+/** Completed searches, on <body data-searches>: lets tests (and scripts) wait for *this* search's answer. */
+let searchesDone = 0;
+
 async function search(newOffset: number): Promise<void> {
+  try {
+    await runSearch(newOffset);
+  } finally {
+    document.body.dataset.searches = String(++searchesDone);
+  }
+}
+
+async function runSearch(newOffset: number): Promise<void> {
   offset = Math.max(0, newOffset);
   const q = new URLSearchParams(lastQuery);
   q.set('limit', String(PAGE_SIZE + 1));
