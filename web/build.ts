@@ -94,7 +94,10 @@ export async function buildStaticSite(outDir: string): Promise<void> {
   fs.cpSync(ohif, viewer, { recursive: true, filter: (src) => !/[\\/](app-config\.js|_headers|_redirects)$/.test(src) });
 }
 
-if (require.main === module) {
+// Run as a script only when this very file is the entry point: inside a bundle
+// (esbuild) every module's `module` is the bundle's, so `require.main === module`
+// alone would fire wherever this file is bundled.
+if (require.main === module && /(^|[\\/])build\.[cm]?[jt]s$/.test(process.argv[1] ?? '')) {
   if (process.argv[2] === '--viewer') {
     // `npm start`'s prestart: fetch the viewer once; without network the UI still starts (the viewer explains).
     ensureOhifDist().then(
