@@ -18,6 +18,18 @@ import { FakeSpool, datasetBytes, run } from './dimse-helpers';
 
 const AE = 'EDGE_TEST';
 
+/** An association from 'SENDER' offering just this instance's SOP class and transfer syntax. */
+function connectSender(server: DimseServer, inst: { sopClassUID: string; transferSyntaxUID: string }, extra: { maxPduLength?: number } = {}) {
+  return connectDimse({
+    host: '127.0.0.1',
+    port: server.port,
+    callingAETitle: 'SENDER',
+    calledAETitle: AE,
+    ...extra,
+    presentationContexts: [{ abstractSyntax: inst.sopClassUID, transferSyntaxes: [inst.transferSyntaxUID] }],
+  });
+}
+
 async function startStoreServer(spool: FakeSpool, extra: Partial<Parameters<typeof createDimseServer>[0]> = {}): Promise<DimseServer> {
   return createDimseServer({
     aeTitle: AE,
@@ -117,13 +129,7 @@ describe('C-STORE SCP', () => {
     const server = await startStoreServer(spool);
     const [inst] = ctSeries({ count: 1, rows: 16, columns: 16 });
     try {
-      const a = await connectDimse({
-        host: '127.0.0.1',
-        port: server.port,
-        callingAETitle: 'SENDER',
-        calledAETitle: AE,
-        presentationContexts: [{ abstractSyntax: inst!.sopClassUID, transferSyntaxes: [inst!.transferSyntaxUID] }],
-      });
+      const a = await connectSender(server, inst!);
       const good = await a.store({ sopClassUID: inst!.sopClassUID, sopInstanceUID: inst!.sopInstanceUID, transferSyntaxUID: inst!.transferSyntaxUID, dataset: datasetBytes(inst!.bytes) });
       expect(good.status).toBe(0);
       const bad = await a.store({ sopClassUID: inst!.sopClassUID, sopInstanceUID: uid(), transferSyntaxUID: inst!.transferSyntaxUID, dataset: datasetBytes(inst!.bytes) });
@@ -144,14 +150,7 @@ describe('C-STORE SCP', () => {
     const server = await startStoreServer(spool);
     const [inst] = ctSeries({ count: 1, rows: 128, columns: 128 });
     try {
-      const a = await connectDimse({
-        host: '127.0.0.1',
-        port: server.port,
-        callingAETitle: 'SENDER',
-        calledAETitle: AE,
-        maxPduLength: 16384,
-        presentationContexts: [{ abstractSyntax: inst!.sopClassUID, transferSyntaxes: [inst!.transferSyntaxUID] }],
-      });
+      const a = await connectSender(server, inst!, { maxPduLength: 16384 });
       const full = await a.store({ sopClassUID: inst!.sopClassUID, sopInstanceUID: inst!.sopInstanceUID, transferSyntaxUID: inst!.transferSyntaxUID, dataset: datasetBytes(inst!.bytes) });
       expect(full.status).toBe(0xa700);
       expect(spool.incomingFiles()).toEqual([]);
@@ -171,13 +170,7 @@ describe('C-STORE SCP', () => {
     const [inst] = ctSeries({ count: 1, rows: 256, columns: 256 });
     const data = datasetBytes(inst!.bytes);
     try {
-      const a = await connectDimse({
-        host: '127.0.0.1',
-        port: server.port,
-        callingAETitle: 'SENDER',
-        calledAETitle: AE,
-        presentationContexts: [{ abstractSyntax: inst!.sopClassUID, transferSyntaxes: [inst!.transferSyntaxUID] }],
-      });
+      const a = await connectSender(server, inst!);
       let sent = 0;
       let reachedHalf!: () => void;
       const half = new Promise<void>((r) => (reachedHalf = r));
