@@ -536,6 +536,16 @@ export function archiveIndexContract(name: string, factory: ArchiveIndexFactory)
         await expect(toArray(index.findStudies({ studyInstanceUIDs: [newUID()] }))).resolves.toEqual([]);
       });
 
+      it('hint sopInstanceUIDs: the studies holding those instances (unknown UIDs ignored)', async () => {
+        const uidsOf = async (h: StudySearchHints) => (await toArray(index.findStudies(h))).map((s) => s.studyInstanceUID);
+        // extra[0] lies in seed[0]'s study (a second series); seed[3] is a study's first instance.
+        await expect(uidsOf({ sopInstanceUIDs: [extra[0]!.sopInstanceUID, seed[3]!.sopInstanceUID, newUID()] })).resolves.toEqual(
+          matches({ studyInstanceUIDs: [seed[0]!.studyInstanceUID, seed[3]!.studyInstanceUID] }),
+        );
+        await expect(uidsOf({ sopInstanceUIDs: [newUID()] })).resolves.toEqual([]);
+        await expect(uidsOf({ sopInstanceUIDs: [] })).resolves.toEqual([]);
+      });
+
       it('hint patientID: exact match only', async () => {
         await expectExact({ patientID: 'SYN-A' });
         await expectExact({ patientID: 'SYN-FIRST' });

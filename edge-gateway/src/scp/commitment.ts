@@ -60,8 +60,8 @@ export interface CommitmentServiceOptions {
   /**
    * First wait before looking again for instances not yet in the archive
    * (default 2 s); it doubles each round up to 30 s — instances the gateway
-   * did not upload itself are looked up with an unscoped QIDO, which costs the
-   * archive a scan (it has no index by SOP Instance UID alone).
+   * did not upload itself are looked up with a QIDO by SOP Instance UID (the
+   * archive answers it by key), and a long deadline should not hammer it.
    */
   pollMs?: number;
   /** Most references in one request (default 10 000). */

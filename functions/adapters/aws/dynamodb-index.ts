@@ -568,6 +568,9 @@ export class DynamoDbIndex implements ArchiveIndex {
     let items: AsyncIterable<StudyItem>;
     if (hints.studyInstanceUIDs) {
       items = this.studiesByUID(hints.studyInstanceUIDs, after);
+    } else if (hints.sopInstanceUIDs) {
+      // Each SOP Instance UID's claim item names its study: keys, never a scan.
+      items = this.studiesByUID(await this.studiesOfInstances(hints.sopInstanceUIDs), after);
     } else if (hints.accessionNumber) {
       items = this.gsiItems(GSI.byAccessionNumber, accessionNumberKey(hints.accessionNumber), { highExclusive: after });
     } else if (hints.patientID) {
@@ -585,6 +588,12 @@ export class DynamoDbIndex implements ArchiveIndex {
       );
     }
     for await (const item of items) yield { studyInstanceUID: item.studyInstanceUID, studyAttributes: unpackJson(item.studyAttributes) };
+  }
+
+  private async studiesOfInstances(sops: string[]): Promise<string[]> {
+    const keys = [...new Set(sops.filter((u) => isValidUID(u)))].map((u) => itemKeys.claim(u));
+    const claims = await this.batchGet<ClaimItem>(keys, true);
+    return [...new Set([...claims.values()].map((c) => c.studyInstanceUID))];
   }
 
   private async *studiesByUID(uids: string[], after: string | undefined): AsyncGenerator<StudyItem> {

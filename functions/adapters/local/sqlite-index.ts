@@ -351,6 +351,13 @@ function studyConditions(hints: StudySearchHints): { where: string[]; params: st
     where.push('study_uid IN (SELECT value FROM json_each(?))');
     params.push(JSON.stringify(uids));
   }
+  const sops = hints.sopInstanceUIDs;
+  if (sops !== undefined) {
+    if (sops.length === 0) return undefined;
+    // instances.sop_uid is the primary key: one lookup per UID.
+    where.push('study_uid IN (SELECT study_uid FROM instances WHERE sop_uid IN (SELECT value FROM json_each(?)))');
+    params.push(JSON.stringify(sops));
+  }
   if (hints.patientID !== undefined) {
     where.push('patient_id = ?');
     params.push(hints.patientID);

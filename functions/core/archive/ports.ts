@@ -167,6 +167,11 @@ export type PutInstanceResult =
  */
 export interface StudySearchHints {
   studyInstanceUIDs?: string[];
+  /**
+   * Studies holding any of these SOP Instance UIDs (an instance-level search
+   * by UID without a study, e.g. a gateway's storage commitment lookups).
+   */
+  sopInstanceUIDs?: string[];
   /** exact Patient ID */
   patientID?: string;
   /** inclusive YYYYMMDD bounds */

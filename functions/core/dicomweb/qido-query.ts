@@ -522,6 +522,11 @@ export function studySearchHints(query: QidoQuery): StudySearchHints {
     hints.studyInstanceUIDs = uids.values.map((v) => (v as { text: string }).text);
   }
 
+  const sops = findFilter(query, 'SOPInstanceUID');
+  if (sops?.match === 'values' && sops.values.every((v) => v.kind === 'exact')) {
+    hints.sopInstanceUIDs = sops.values.map((v) => (v as { text: string }).text);
+  }
+
   const patientID = singleExact(findFilter(query, 'PatientID'));
   if (patientID !== undefined) hints.patientID = patientID;
   const accessionNumber = singleExact(findFilter(query, 'AccessionNumber'));
