@@ -5,12 +5,12 @@
  */
 import { execFile, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as net from 'node:net';
 import * as path from 'node:path';
 import { readFileMeta } from '../../functions/core/dicom/part10';
 import { createDimseServer, type DimseServer } from '../../edge-gateway/src/dimse';
 import type { DimseServices } from '../../edge-gateway/src/dimse/types';
 import type { StoreSpool } from '../../edge-gateway/src/scp/store';
+import { freePort } from '../helpers/wait';
 
 export interface RunResult {
   code: number;
@@ -117,14 +117,8 @@ export function makeSelfSignedCert(dir: string): { certFile: string; keyFile: st
   return { certFile, keyFile };
 }
 
-/** A loopback port that was free a moment ago (for tools that cannot take port 0). */
-export async function freePort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
-  const port = (s.address() as net.AddressInfo).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
+// Orthanc and storescp cannot be told to pick a port themselves.
+export { freePort };
 
 /** The gateway's DIMSE server as the Q/R tests run it: a free loopback port, up to 10 associations, 64 kB PDUs, roomy timeouts. */
 export function startTestDimseServer(aeTitle: string, services: DimseServices): Promise<DimseServer> {

@@ -21,6 +21,7 @@ import { silentLogger } from '../../edge-gateway/src/ops/logger';
 import { readFileMeta } from '../../functions/core/dicom/part10';
 import { getParts, startTestArchive, type TestArchive } from '../helpers/archive';
 import { PYDICOM_DIR } from '../helpers/paths';
+import { waitFor } from '../helpers/wait';
 import { makeTempDir } from '../helpers/tmp';
 import { run } from './dimse-helpers';
 import { testGatewayConfig } from './gateway-config';
@@ -60,13 +61,6 @@ function corpusByTransferSyntax(): Map<string, string[]> {
   return groups;
 }
 
-async function waitFor(what: string, cond: () => Promise<boolean>, timeoutMs = 90_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await cond())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 /** The files storescu reports a Success response for, from its verbose log. */
 function acknowledgedFiles(log: string): string[] {
@@ -111,7 +105,7 @@ describe('the pydicom corpus through the gateway', () => {
     await waitFor('the uploads to settle', async () => {
       const s = await gateway.spool.stats();
       return s.queued === 0 && s.inflight === 0 && s.incoming === 0 && s.done + s.quarantine === acked.length;
-    });
+    }, 90_000);
     const done = await gateway.spool.list('done');
     const quarantined = await gateway.spool.list('quarantine');
     const doneUIDs = new Set(done.map((d) => d.sopInstanceUID));

@@ -11,6 +11,7 @@ import { readFileMeta } from '../../functions/core/dicom/part10';
 import { ctSeries, encapsulatedInstance, syntheticPatient, uid } from '../fixtures/synthetic';
 import { getParts, startTestArchive, type TestArchive } from '../helpers/archive';
 import { orthancAvailable, startOrthanc, type RunningOrthanc } from '../helpers/orthanc';
+import { waitFor } from '../helpers/wait';
 import { makeTempDir } from '../helpers/tmp';
 import { testGatewayConfig } from './gateway-config';
 
@@ -21,13 +22,6 @@ const describeIfOrthanc = available ? describe : describe.skip;
 
 const datasetOf = (bytes: Uint8Array) => Buffer.from(bytes.subarray(readFileMeta(bytes).datasetOffset));
 
-async function waitFor(what: string, cond: () => Promise<boolean>, timeoutMs = 60_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await cond())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 describeIfOrthanc('Orthanc C-STOREs to the gateway', () => {
   const tmp = makeTempDir('gateway-orthanc-store-');

@@ -17,6 +17,7 @@ import { startGateway, type RunningGateway } from '../../edge-gateway/src/gatewa
 import { silentLogger } from '../../edge-gateway/src/ops/logger';
 import { ctSeries, mrInstance, syntheticPatient, uid, TS, type SyntheticInstance } from '../fixtures/synthetic';
 import { getParts, startTestArchive, type TestArchive } from '../helpers/archive';
+import { waitFor } from '../helpers/wait';
 import { makeTempDir } from '../helpers/tmp';
 import { datasetBytes, freePort, run } from './dimse-helpers';
 
@@ -33,13 +34,6 @@ const patient = syntheticPatient(31);
 const study = uid();
 let instances: SyntheticInstance[];
 
-async function waitFor(what: string, cond: () => Promise<boolean>, timeoutMs = 60_000): Promise<void> {
-  const start = Date.now();
-  while (!(await cond())) {
-    if (Date.now() - start > timeoutMs) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 function received(dir: string): Map<string, Buffer> {
   const out = new Map<string, Buffer>();

@@ -25,8 +25,12 @@ import type { CloudConfig, UploaderConfig } from '../../edge-gateway/src/config-
 import { ctSeries, notPart10, type SyntheticInstance } from '../fixtures/synthetic';
 import { getJson, getParts, withZeroPreamble } from '../helpers/archive';
 import { startFaultProxy, type FaultProxy } from '../helpers/fault-proxy';
+import { waitFor as waitForDefault } from '../helpers/wait';
 import { makeTempDir } from '../helpers/tmp';
 import { PROJECT_ROOT } from '../helpers/paths';
+
+/** This file's waits are short: 20 s unless a test says otherwise. */
+const waitFor = (what: string, cond: () => boolean | Promise<boolean>, timeoutMs = 20_000) => waitForDefault(what, cond, timeoutMs);
 
 // The archive's JWT verifier loads jose, which is ESM-only, and jest loads CommonJS:
 // hand jest a CommonJS bundle of the real jose (as test/e2e/auth-embedded.test.ts does).
@@ -56,13 +60,6 @@ async function freePort(): Promise<number> {
   return port;
 }
 
-async function waitFor(what: string, cond: () => boolean | Promise<boolean>, timeoutMs = 20_000): Promise<void> {
-  const until = Date.now() + timeoutMs;
-  while (!(await cond())) {
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 async function put(spool: Spool, inst: Pick<SyntheticInstance, 'bytes' | 'sopInstanceUID' | 'sopClassUID' | 'studyInstanceUID' | 'seriesInstanceUID' | 'transferSyntaxUID'>): Promise<SpoolRecord> {
   const w = await spool.createIncoming();

@@ -13,9 +13,9 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as net from 'node:net';
 import * as path from 'node:path';
 import { makeTempDir } from './tmp';
+import { freePort } from './wait';
 
 export interface OrthancModality {
   aet: string;
@@ -58,17 +58,8 @@ export function orthancAvailable(): boolean {
   return r.status === 0;
 }
 
-/** A port that was free a moment ago (Orthanc cannot be told to pick one itself). */
-export async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', resolve);
-  });
-  const port = (server.address() as net.AddressInfo).port;
-  await new Promise((r) => server.close(r));
-  return port;
-}
+// Orthanc and storescp cannot be told to pick a port themselves.
+export { freePort };
 
 function modalityEntry(m: OrthancModality): Record<string, unknown> {
   return { AET: m.aet, Host: m.host, Port: m.port, Manufacturer: m.manufacturer ?? 'Generic' };
