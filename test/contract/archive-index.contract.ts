@@ -241,6 +241,16 @@ export function archiveIndexContract(name: string, factory: ArchiveIndexFactory)
         expect((await index.getInstance(ref, { withMetadata: false }))?.metadata).toBeUndefined();
       });
 
+      it("returns the metadata as its stored JSON text when asked (withMetadata: 'json')", async () => {
+        const record = makeInstanceRecord();
+        await index.putInstance(record);
+        const ref = { studyInstanceUID: record.studyInstanceUID, sopInstanceUID: record.sopInstanceUID };
+        const got = await index.getInstance(ref, { withMetadata: 'json' });
+        expect(got?.metadata).toBeUndefined();
+        expect(JSON.parse(got!.metadataJson!)).toEqual(record.metadata);
+        expect({ ...got, metadataJson: undefined }).toEqual({ ...withoutMetadata(record), metadataJson: undefined });
+      });
+
       it('finds the instance without a series, and with the right series', async () => {
         const record = makeInstanceRecord();
         await index.putInstance(record);
@@ -393,6 +403,9 @@ export function archiveIndexContract(name: string, factory: ArchiveIndexFactory)
         const listed = await toArray(index.listInstances(study, undefined, { withMetadata: true }));
         expect(listed).toEqual([...records].sort(instanceOrder));
         for (const r of await toArray(index.listInstances(study))) expect(r.metadata).toBeUndefined();
+        const asText = await toArray(index.listInstances(study, undefined, { withMetadata: 'json' }));
+        expect(asText.map((r) => JSON.parse(r.metadataJson!))).toEqual([...records].sort(instanceOrder).map((r) => r.metadata));
+        for (const r of asText) expect(r.metadata).toBeUndefined();
       });
 
       it('lists a study with many instances completely (paging)', async () => {

@@ -173,8 +173,12 @@ function toChunks(value: unknown): Uint8Array[] {
   return chunks;
 }
 
+function textFromChunks(chunks: Uint8Array[]): string {
+  return gunzipSync(Buffer.concat(chunks)).toString('utf8');
+}
+
 function fromChunks<T>(chunks: Uint8Array[]): T {
-  return JSON.parse(gunzipSync(Buffer.concat(chunks)).toString('utf8')) as T;
+  return JSON.parse(textFromChunks(chunks)) as T;
 }
 
 // ---------------------------------------------------------------- small helpers
@@ -482,7 +486,7 @@ export class DynamoDbIndex implements ArchiveIndex {
     if (!isValidUID(study) || !isValidUID(sop) || (series !== undefined && !isValidUID(series))) return undefined;
     const member = await this.findMember(study, series, sop);
     if (!member) return undefined;
-    const [record] = await this.recordsFromMembers([member], !!options.withMetadata);
+    const [record] = await this.recordsFromMembers([member], options.withMetadata ?? false);
     return record;
   }
 
@@ -502,7 +506,7 @@ export class DynamoDbIndex implements ArchiveIndex {
     // Strongly consistent: a WADO retrieve right after a STOW must see every stored instance.
     for await (const page of this.memberPages(studyInstanceUID, seriesInstanceUID)) {
       for (let i = 0; i < page.length; i += BATCH_GET_MAX) {
-        yield* await this.recordsFromMembers(page.slice(i, i + BATCH_GET_MAX), !!options.withMetadata);
+        yield* await this.recordsFromMembers(page.slice(i, i + BATCH_GET_MAX), options.withMetadata ?? false);
       }
     }
   }
@@ -517,7 +521,7 @@ export class DynamoDbIndex implements ArchiveIndex {
   }
 
   /** Records from instance items, fetching spilled bodies and (when asked) metadata with BatchGetItem. */
-  private async recordsFromMembers(members: InstanceItem[], withMetadata: boolean): Promise<InstanceRecord[]> {
+  private async recordsFromMembers(members: InstanceItem[], withMetadata: boolean | 'json'): Promise<InstanceRecord[]> {
     const wanted: ItemKey[] = [];
     const sideKeys = (m: InstanceItem, kind: SideItemKind, n: number) =>
       Array.from({ length: n }, (_, i) => itemKeys.side(m.studyInstanceUID, m.seriesInstanceUID, m.sopInstanceUID, kind, i));
@@ -526,9 +530,13 @@ export class DynamoDbIndex implements ArchiveIndex {
       if (withMetadata) wanted.push(...sideKeys(m, 'M', m.metadataChunks));
     }
     const sides = wanted.length ? await this.batchGet<SideItem>(wanted, true) : new Map<string, SideItem>();
-    const assemble = <T>(keys: ItemKey[]): T | undefined => {
+    const collect = (keys: ItemKey[]): Uint8Array[] | undefined => {
       const parts = keys.map((k) => sides.get(keyString(k))?.data);
-      return parts.length && parts.every((p) => p !== undefined) ? fromChunks<T>(parts as Uint8Array[]) : undefined;
+      return parts.length && parts.every((p) => p !== undefined) ? (parts as Uint8Array[]) : undefined;
+    };
+    const assemble = <T>(keys: ItemKey[]): T | undefined => {
+      const parts = collect(keys);
+      return parts ? fromChunks<T>(parts) : undefined;
     };
 
     const records: InstanceRecord[] = [];
@@ -550,7 +558,10 @@ export class DynamoDbIndex implements ArchiveIndex {
         instanceAttributes: body.instanceAttributes,
         layout: body.layout,
       };
-      if (withMetadata && m.metadataChunks > 0) {
+      if (withMetadata === 'json' && m.metadataChunks > 0) {
+        const parts = collect(sideKeys(m, 'M', m.metadataChunks));
+        if (parts) record.metadataJson = textFromChunks(parts);
+      } else if (withMetadata && m.metadataChunks > 0) {
         const metadata = assemble<DicomJsonDataset>(sideKeys(m, 'M', m.metadataChunks));
         if (metadata) record.metadata = metadata;
       }

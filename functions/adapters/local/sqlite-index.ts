@@ -215,7 +215,7 @@ export class SqliteIndex implements ArchiveIndex {
     const row = stmt.get(ref.sopInstanceUID) as Row | undefined;
     if (!row || row.study_uid !== ref.studyInstanceUID) return undefined;
     if (ref.seriesInstanceUID !== undefined && row.series_uid !== ref.seriesInstanceUID) return undefined;
-    return toRecord(row);
+    return toRecord(row, options?.withMetadata === 'json');
   }
 
   async *listInstances(studyInstanceUID: string, seriesInstanceUID?: string, options?: ListOptions): AsyncIterable<InstanceRecord> {
@@ -229,7 +229,7 @@ export class SqliteIndex implements ArchiveIndex {
           ? (options?.withMetadata ? s.listPageWithMetadata : s.listPage).all(studyInstanceUID, lastSeries, lastSop, limit)
           : (options?.withMetadata ? s.listSeriesPageWithMetadata : s.listSeriesPage).all(studyInstanceUID, seriesInstanceUID, lastSop, limit)
       ) as Row[];
-      for (const row of rows) yield toRecord(row);
+      for (const row of rows) yield toRecord(row, options?.withMetadata === 'json');
       if (rows.length < limit) return;
       const last = rows[rows.length - 1]!;
       lastSeries = last.series_uid as string;
@@ -290,7 +290,7 @@ export class SqliteIndex implements ArchiveIndex {
         if (rows.length > 0) s.deleteStudyInstances.run(studyInstanceUID);
       }
       if (rows.length > 0 && s.studyHasInstances.get(studyInstanceUID) === undefined) s.deleteStudy.run(studyInstanceUID);
-      return rows.map(toRecord);
+      return rows.map((row) => toRecord(row));
     });
   }
 
@@ -384,8 +384,29 @@ function studyConditions(hints: StudySearchHints): { where: string[]; params: st
   return { where, params };
 }
 
-function toRecord(row: Row): InstanceRecord {
-  const record: InstanceRecord = {
+/**
+ * Define `key` on `target` as the parse of `text`, parsed on first read. A
+ * series' metadata request lists hundreds of records and reads none of their
+ * attribute sets; parsing them all would cost more than the query itself.
+ */
+function lazyJson(target: object, key: string, text: string): void {
+  const settle = (self: object, value: unknown) => Object.defineProperty(self, key, { value, enumerable: true, configurable: true, writable: true });
+  Object.defineProperty(target, key, {
+    enumerable: true,
+    configurable: true,
+    get(this: object) {
+      const value: unknown = JSON.parse(text);
+      settle(this, value);
+      return value;
+    },
+    set(this: object, value: unknown) {
+      settle(this, value);
+    },
+  });
+}
+
+function toRecord(row: Row, metadataAsJson = false): InstanceRecord {
+  const record = {
     studyInstanceUID: row.study_uid as string,
     seriesInstanceUID: row.series_uid as string,
     sopInstanceUID: row.sop_uid as string,
@@ -395,11 +416,14 @@ function toRecord(row: Row): InstanceRecord {
     size: Number(row.size),
     contentHash: row.content_hash as string,
     storedAt: row.stored_at as string,
-    studyAttributes: JSON.parse(row.study_attributes as string),
-    seriesAttributes: JSON.parse(row.series_attributes as string),
-    instanceAttributes: JSON.parse(row.instance_attributes as string),
-    layout: JSON.parse(row.layout as string),
-  };
-  if (typeof row.metadata === 'string') record.metadata = JSON.parse(row.metadata);
+  } as InstanceRecord;
+  lazyJson(record, 'studyAttributes', row.study_attributes as string);
+  lazyJson(record, 'seriesAttributes', row.series_attributes as string);
+  lazyJson(record, 'instanceAttributes', row.instance_attributes as string);
+  lazyJson(record, 'layout', row.layout as string);
+  if (typeof row.metadata === 'string') {
+    if (metadataAsJson) record.metadataJson = row.metadata;
+    else record.metadata = JSON.parse(row.metadata);
+  }
   return record;
 }

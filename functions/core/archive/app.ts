@@ -16,13 +16,13 @@ import {
   frameParts,
   frameTransferSyntax,
   instanceParts,
-  metadataJson,
   parseFrameList,
   type OutPart,
 } from './retrieve';
 import { deleteResources } from './delete';
 import { frameTranscodeOffers, transcodedFrameParts } from './transcoded';
-import type { InstanceRecord } from './ports';
+import type { InstanceRecord, ListOptions } from './ports';
+import { metadataJson } from './metadata';
 import { isValidUID } from '../dicom/uid';
 import { TransferSyntax } from '../dicom/tags';
 import { ResourceUrls, requestOrigin } from '../dicomweb/urls';
@@ -174,14 +174,14 @@ async function withValidators(rc: RouteContext, etag: string, cacheControl: stri
   return response;
 }
 
-async function allRecords(ctx: ArchiveContext, study: string, series?: string, withMetadata = false): Promise<InstanceRecord[]> {
+async function allRecords(ctx: ArchiveContext, study: string, series?: string, withMetadata: ListOptions['withMetadata'] = false): Promise<InstanceRecord[]> {
   const out: InstanceRecord[] = [];
   for await (const r of ctx.index.listInstances(study, series, { withMetadata })) out.push(r);
   if (out.length === 0) throw new ArchiveError('NOT_FOUND');
   return out;
 }
 
-async function oneRecord(ctx: ArchiveContext, p: Record<string, string>, withMetadata = false): Promise<InstanceRecord> {
+async function oneRecord(ctx: ArchiveContext, p: Record<string, string>, withMetadata: ListOptions['withMetadata'] = false): Promise<InstanceRecord> {
   const r = await ctx.index.getInstance({ studyInstanceUID: p.study!, seriesInstanceUID: p.series, sopInstanceUID: p.instance! }, { withMetadata });
   if (!r) throw new ArchiveError('NOT_FOUND');
   return r;
@@ -353,9 +353,9 @@ export function createDicomWebApp(ctx: ArchiveContext, options: DicomWebAppOptio
     route('GET', '/studies/{study}', 'wado', 'retrieveStudy', async (rc) => retrieveInstances(rc, await allRecords(ctx, rc.params.study!))),
     route('GET', '/studies/{study}/series/{series}', 'wado', 'retrieveSeries', async (rc) => retrieveInstances(rc, await allRecords(ctx, rc.params.study!, rc.params.series))),
     route('GET', '/studies/{study}/series/{series}/instances/{instance}', 'wado', 'retrieveInstance', async (rc) => retrieveInstances(rc, [await oneRecord(ctx, rc.params)])),
-    route('GET', '/studies/{study}/metadata', 'wado', 'retrieveStudyMetadata', async (rc) => metadata(rc, await allRecords(ctx, rc.params.study!, undefined, true))),
-    route('GET', '/studies/{study}/series/{series}/metadata', 'wado', 'retrieveSeriesMetadata', async (rc) => metadata(rc, await allRecords(ctx, rc.params.study!, rc.params.series, true))),
-    route('GET', '/studies/{study}/series/{series}/instances/{instance}/metadata', 'wado', 'retrieveInstanceMetadata', async (rc) => metadata(rc, [await oneRecord(ctx, rc.params, true)])),
+    route('GET', '/studies/{study}/metadata', 'wado', 'retrieveStudyMetadata', async (rc) => metadata(rc, await allRecords(ctx, rc.params.study!, undefined, 'json'))),
+    route('GET', '/studies/{study}/series/{series}/metadata', 'wado', 'retrieveSeriesMetadata', async (rc) => metadata(rc, await allRecords(ctx, rc.params.study!, rc.params.series, 'json'))),
+    route('GET', '/studies/{study}/series/{series}/instances/{instance}/metadata', 'wado', 'retrieveInstanceMetadata', async (rc) => metadata(rc, [await oneRecord(ctx, rc.params, 'json')])),
     route('GET', '/studies/{study}/series/{series}/instances/{instance}/frames/{frames}', 'wado', 'retrieveInstanceFrames', frames),
     route('GET', '/studies/{study}/series/{series}/instances/{instance}/bulkdata/{path}', 'wado', 'retrieveBulkData', bulk),
     // Not DICOMweb: direct URLs per instance for retrieves too large for one response (core/archive/download.ts).

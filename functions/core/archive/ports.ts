@@ -143,11 +143,19 @@ export interface InstanceRecord {
   /** Instance level attributes (SOPClassUID, InstanceNumber, Rows, …). */
   instanceAttributes: DicomJsonDataset;
   /**
-   * Full WADO-RS metadata (PS3.18 F.2) with bulk values replaced by BulkDataURI
-   * paths relative to the instance ("bulkdata/<path>"), made absolute at response
-   * time. Only returned when asked for (`withMetadata`), since it is large.
+   * Full WADO-RS metadata (PS3.18 F.2) as served: attributes in tag order,
+   * Available Transfer Syntax UID (0008,3002) added, bulk values replaced by
+   * BulkDataURI paths relative to the instance ("7FE00010" for
+   * "{instance}/bulkdata/7FE00010"), made absolute at response time. Only
+   * returned when asked for (`withMetadata: true`), since it is large.
    */
   metadata?: DicomJsonDataset;
+  /**
+   * The same metadata as the index keeps it, JSON text (`withMetadata: 'json'`):
+   * a series' metadata is served by splicing these texts, without parsing
+   * and re-serializing hundreds of data sets per request.
+   */
+  metadataJson?: string;
   layout: InstanceLayout;
 }
 
@@ -195,7 +203,8 @@ export interface InstanceRef {
 }
 
 export interface ListOptions {
-  withMetadata?: boolean;
+  /** Include the WADO-RS metadata: parsed (`true`, in `metadata`) or as its stored JSON text (`'json'`, in `metadataJson`). */
+  withMetadata?: boolean | 'json';
 }
 
 /**

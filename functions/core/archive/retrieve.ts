@@ -8,7 +8,6 @@ import type { ArchiveContext } from './context';
 import type { InstanceRecord } from './ports';
 import { ArchiveError } from './errors';
 import { concatBytes, zeroPreamble } from '../bytes';
-import type { DicomJsonDataset, DicomJsonElement } from '../dicom/json-model';
 import { Tag, TransferSyntax, UNCOMPRESSED_TRANSFER_SYNTAXES } from '../dicom/tags';
 import { transcodeNative } from '../dicom/transcode';
 import { transcodableTransferSyntaxes, transcodedInstance } from './transcoded';
@@ -62,41 +61,6 @@ export async function* instanceParts(ctx: ArchiveContext, records: InstanceRecor
       yield { contentType, headers, body: transcodeNative(bytes, target) };
     }
   }
-}
-
-/** Make stored relative BulkDataURIs ("7FE00010", "00540016.0.00181072") absolute for this request. */
-function absolutizeBulkData(ds: DicomJsonDataset, base: string): DicomJsonDataset {
-  const out: DicomJsonDataset = {};
-  for (const [key, el] of Object.entries(ds)) {
-    if (el.BulkDataURI !== undefined) {
-      out[key] = { vr: el.vr, BulkDataURI: `${base}/bulkdata/${el.BulkDataURI}` };
-    } else if (el.vr === 'SQ' && el.Value) {
-      out[key] = { vr: 'SQ', Value: el.Value.map((item) => (item && typeof item === 'object' && !('Alphabetic' in item) ? absolutizeBulkData(item as DicomJsonDataset, base) : item)) } as DicomJsonElement;
-    } else {
-      out[key] = el;
-    }
-  }
-  return out;
-}
-
-/** The metadata of one instance as served (PS3.18 §10.4.1.1.2, F.2). */
-export function instanceMetadata(r: InstanceRecord, urls: ResourceUrls): DicomJsonDataset {
-  const base = urls.instance(r.studyInstanceUID, r.seriesInstanceUID, r.sopInstanceUID);
-  const ds = absolutizeBulkData(r.metadata ?? {}, base);
-  // Tell viewers which syntax frames come in with transfer-syntax=* (OHIF reads this).
-  ds['00083002'] = { vr: 'UI', Value: [r.transferSyntaxUID] };
-  return Object.fromEntries(Object.entries(ds).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
-}
-
-/** JSON array streamed record by record, so a 2,000-instance study never becomes one giant string. */
-export async function* metadataJson(records: Iterable<InstanceRecord> | AsyncIterable<InstanceRecord>, urls: ResourceUrls): AsyncGenerator<Uint8Array> {
-  const enc = new TextEncoder();
-  let first = true;
-  for await (const r of records) {
-    yield enc.encode((first ? '[' : ',') + JSON.stringify(instanceMetadata(r, urls)));
-    first = false;
-  }
-  yield enc.encode(first ? '[]' : ']');
 }
 
 /** Parse "1,3,5" (PS3.18 §10.4.1.1.4): positive integers, no duplicates check needed. */

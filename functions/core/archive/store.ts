@@ -19,6 +19,7 @@ import { firstString } from '../dicom/json-model';
 import { Tag } from '../dicom/tags';
 import { isValidUID } from '../dicom/uid';
 import { splitAttributesByLevel } from '../dicomweb/qido-attributes';
+import { metadataAsServed } from './metadata';
 import { FailureReason, type StoreOutcome } from '../dicomweb/stow-response';
 
 export interface StoreRequest {
@@ -164,7 +165,7 @@ export function buildInstanceRecord(
     studyAttributes: levels.study,
     seriesAttributes: levels.series,
     instanceAttributes: levels.instance,
-    metadata: parsed.dataset,
+    metadata: metadataAsServed(parsed.dataset, parsed.transferSyntaxUID),
     layout: { datasetOffset: parsed.datasetOffset, deflated: parsed.deflated, pixelData: stored.pixelData, bulkData: parsed.bulkData },
   };
 }
