@@ -4,7 +4,7 @@
  * ports) and stops them before the next one, so only one system works at a
  * time.
  */
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { embeddedGatewayConfig, startGateway } from '../../edge-gateway/src/gateway';
@@ -116,6 +116,36 @@ async function rawDiskCopy(ctx: BenchContext, files: readonly Uint8Array[], writ
   }
 }
 
+/**
+ * A server in its own process that reads each request to the end and answers
+ * 200 with an empty STOW response: what the benchmark's client and loopback
+ * HTTP alone allow, the ceiling for any server measured with them.
+ */
+const NULL_SERVER = `
+const http = require('node:http');
+const server = http.createServer((req, res) => {
+  req.on('data', () => {});
+  req.on('end', () => { res.writeHead(200, { 'Content-Type': 'application/dicom+json' }); res.end('{}'); });
+});
+server.listen(0, '127.0.0.1', () => process.stdout.write(server.address().port + '\\n'));
+process.stdin.on('end', () => process.exit(0));
+process.stdin.resume();
+`;
+
+async function withNullServer<T>(fn: (base: string) => Promise<T>): Promise<T> {
+  const child = spawn(process.execPath, ['-e', NULL_SERVER], { stdio: ['pipe', 'pipe', 'inherit'] });
+  try {
+    const port = await new Promise<number>((resolve, reject) => {
+      child.once('error', reject);
+      child.stdout.once('data', (d: Buffer) => resolve(Number(String(d).trim())));
+    });
+    return await fn(`http://127.0.0.1:${port}`);
+  } finally {
+    child.stdin.end();
+    child.kill('SIGTERM');
+  }
+}
+
 export async function figureStow(ctx: BenchContext): Promise<void> {
   const set = ingestSet(ctx.dataset);
   const files = set.map((f) => fs.readFileSync(f.file));
@@ -125,16 +155,21 @@ export async function figureStow(ctx: BenchContext): Promise<void> {
     const rate = samples();
     const mbs = samples();
     const raw: number[] = [];
+    const rawRate: number[] = [];
+    const ceiling: number[] = [];
     for (let r = 0; r < ctx.runs; r++) {
       const ours = await withOurs(ctx, (a) => stowFiles(a.dicomWebUrl, files, clients));
       const orthanc = await withOrthanc(ctx, (o) => stowFiles(o.dicomWebUrl, files, clients));
       const disk = await rawDiskCopy(ctx, files, clients);
+      const client = await withNullServer((base) => stowFiles(base, files, clients));
       rate.ours.push(files.length / ours);
       rate.orthanc.push(files.length / orthanc);
       mbs.ours.push(mbPerSecond(bytes, ours));
       mbs.orthanc.push(mbPerSecond(bytes, orthanc));
       raw.push(mbPerSecond(bytes, disk));
-      ctx.log(`   ${clients} client(s) run ${r + 1}: ours ${ours.toFixed(2)} s, Orthanc ${orthanc.toFixed(2)} s, raw disk ${disk.toFixed(2)} s`);
+      rawRate.push(files.length / disk);
+      ceiling.push(files.length / client);
+      ctx.log(`   ${clients} client(s) run ${r + 1}: ours ${ours.toFixed(2)} s, Orthanc ${orthanc.toFixed(2)} s, raw disk ${disk.toFixed(2)} s, client ceiling ${client.toFixed(2)} s`);
     }
     const target: Target = { kind: 'ratio', factor: 5, text: 'ingest ≥ 5× Orthanc' };
     const c = clients === 1 ? '1 client' : `${clients} concurrent clients`;
@@ -143,6 +178,16 @@ export async function figureStow(ctx: BenchContext): Promise<void> {
     ctx.rows.push(
       row(1, `stow-${clients}-raw-disk`, `raw-disk reference: the same files written + fsynced, ${clients} writer(s)`, 'MB/s', 'higher', samples(), {
         reference: { label: 'disk', value: summarize(raw) },
+      }),
+    );
+    ctx.rows.push(
+      row(1, `stow-${clients}-raw-disk-rate`, `raw-disk reference: files written + fsynced per second, ${clients} writer(s) (a durable archive stores at most this many)`, 'instances/s', 'higher', samples(), {
+        reference: { label: 'disk', value: summarize(rawRate) },
+      }),
+    );
+    ctx.rows.push(
+      row(1, `stow-${clients}-client-ceiling`, `client ceiling: the same requests to a server that only reads and discards them, ${c}`, 'instances/s', 'higher', samples(), {
+        reference: { label: 'client', value: summarize(ceiling) },
       }),
     );
   }
