@@ -1,7 +1,7 @@
 /**
  * C-STORE throughput of the edge gateway vs Orthanc on this machine:
  * one `storescu` association sending a generated 300-instance CT series
- * (64×64, ~10 KB each) into
+ * (64×64, ~10 KB each; `--rows 512` for the benchmark's ~0.5 MB slices) into
  *   - the gateway (spool fsync on, ackMode 'spool'; the uploader points at an
  *     unreachable archive so only DIMSE + spool are measured), and
  *   - Orthanc's C-STORE SCP (Debian package; SyncStorageArea, its default, on).
@@ -9,7 +9,7 @@
  * dcmtk leaves Nagle on unless TCP_NODELAY=1 (each C-STORE then waits for a
  * delayed ACK, ~40 ms); both settings are measured.
  *
- *   npx tsx scripts/measure-gateway-store.ts [--runs 3] [--count 300]
+ *   npx tsx scripts/measure-gateway-store.ts [--runs 3] [--count 300] [--rows 64]
  */
 import { execFile } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -34,14 +34,16 @@ function storescu(aet: string, port: number, dir: string, nodelay: boolean): Pro
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { runs: { type: 'string', default: '3' }, count: { type: 'string', default: '300' } } });
+  const { values } = parseArgs({ options: { runs: { type: 'string', default: '3' }, count: { type: 'string', default: '300' }, rows: { type: 'string', default: '64' } } });
   const runs = Number(values.runs);
   const count = Number(values.count);
+  // Square images: rows × rows, 16-bit (512 → ~0.5 MB per instance, the benchmark's figure 4).
+  const rows = Number(values.rows);
   if (!orthancAvailable()) throw new Error('Orthanc is not installed (apt-get install -y orthanc)');
   const tmp = makeTempDir('measure-store-');
   const src = path.join(tmp.dir, 'series');
   fs.mkdirSync(src);
-  for (const inst of ctSeries({ count, rows: 64, columns: 64 })) fs.writeFileSync(path.join(src, `${inst.instanceNumber}.dcm`), inst.bytes);
+  for (const inst of ctSeries({ count, rows, columns: rows })) fs.writeFileSync(path.join(src, `${inst.instanceNumber}.dcm`), inst.bytes);
 
   const config = embeddedGatewayConfig({ dicomWebUrl: 'http://127.0.0.1:1/dicom-web', dataDir: tmp.dir, port: 0 });
   config.uploader.retry = { initialDelayMs: 600_000, maxDelayMs: 600_000, maxAttempts: 0 };

@@ -84,19 +84,14 @@ export function createStoreService(options: StoreServiceOptions): NonNullable<Di
       }
     };
 
-    try {
-      await writer.write(
-        encodeFileMeta({}, transferSyntaxUID, {
-          mediaStorageSOPClassUID: sopClassUID,
-          mediaStorageSOPInstanceUID: sopInstanceUID,
-          sourceApplicationEntityTitle: ctx.association.callingAETitle,
-          implementationClassUID: GATEWAY_IMPLEMENTATION_CLASS_UID,
-          implementationVersionName: GATEWAY_IMPLEMENTATION_VERSION_NAME,
-        }),
-      );
-    } catch (e) {
-      await fail({ status: Status.OutOfResources, errorComment: safeMessage(e) });
-    }
+    // Written together with the first data set bytes (one write call, not two), once the peek is settled.
+    const fileMeta = encodeFileMeta({}, transferSyntaxUID, {
+      mediaStorageSOPClassUID: sopClassUID,
+      mediaStorageSOPInstanceUID: sopInstanceUID,
+      sourceApplicationEntityTitle: ctx.association.callingAETitle,
+      implementationClassUID: GATEWAY_IMPLEMENTATION_CLASS_UID,
+      implementationVersionName: GATEWAY_IMPLEMENTATION_VERSION_NAME,
+    });
 
     /** Check the data set's own UIDs against the command's (PS3.4 B.2.3 0xA900). */
     const settlePeek = async (final: boolean) => {
@@ -115,7 +110,7 @@ export function createStoreService(options: StoreServiceOptions): NonNullable<Di
         await fail({ status: Status.DataSetDoesNotMatchSOPClass, errorComment: 'data set has no SOP Instance UID' });
         return;
       }
-      for (const c of buffered) await writeSafely(c);
+      await writeSafely(concatBytes([fileMeta, ...buffered], fileMeta.length + peekLength));
     };
 
     const writeSafely = async (chunk: Uint8Array) => {

@@ -33,17 +33,6 @@ export async function writeFileAtomic(file: string, data: string | Uint8Array, d
   await fsyncDir(path.dirname(file), durable);
 }
 
-/** Write a new file (it must not exist) and fsync it; for files in a directory nobody reads until it is renamed into place. */
-export async function writeNewFileSynced(file: string, data: string | Uint8Array, durable: boolean): Promise<void> {
-  const h = await fsp.open(file, 'wx', 0o600);
-  try {
-    await h.writeFile(data);
-    if (durable) await h.sync();
-  } finally {
-    await h.close();
-  }
-}
-
 /**
  * Rename and make the new name durable (fsync of the destination directory; a
  * rename is one journalled operation, so the old name goes with it).

@@ -1,7 +1,7 @@
 /**
  * The durable on-disk queue between DIMSE (or the importer) and the uploader.
  *
- *   <dir>/incoming/<id>.<pid>/instance.dcm            being written by process <pid>
+ *   <dir>/incoming/<id>.<pid>/{instance.dcm, record.json}  being written by process <pid> (record empty until commit)
  *   <dir>/queued/<id>/{instance.dcm, record.json}     waiting for upload
  *   <dir>/inflight/<id>/{instance.dcm, record.json}   being uploaded
  *   <dir>/done/<id>/record.json                       uploaded (file deleted), kept doneRetentionMs
@@ -10,9 +10,11 @@
  *
  * One entry is one directory, so a state transition is one atomic rename of
  * that directory: a kill -9 at any point leaves the entry in the old state or
- * the new one, never split. Records are written tmp + fsync + rename inside the
- * entry before it moves; directories are fsynced after each rename (config
- * `spool.fsync`). Ids sort by creation time (oldest first) and never derive
+ * the new one, never split. Records are written inside the entry before it
+ * moves (updates tmp + rename). A new entry's commit point is its whole record
+ * (with the file's size and CRC-32) synced together with the file and the entry
+ * directory (config `spool.fsync`); see IncomingWriter.commit and recovery.
+ * Ids sort by creation time (oldest first) and never derive
  * from UIDs, so nothing from the wire ever becomes a path.
  *
  * Roles: the owner (gateway, or an importer run alone) claims entries and runs
@@ -24,11 +26,12 @@ import * as fs from 'node:fs';
 import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
 import { randomBytes } from 'node:crypto';
+import * as zlib from 'node:zlib';
 import type { SpoolConfig } from '../config-types';
 import type { Metrics } from '../ops/metrics';
 import { silentLogger, type Logger } from '../ops/logger';
 import { MinHeap } from './heap';
-import { fsyncDir, isErrno, processAlive, renameDurable, writeFileAtomic, writeNewFileSynced } from './fs-durable';
+import { fsyncDir, isErrno, processAlive, renameDurable, writeFileAtomic } from './fs-durable';
 
 export type SpoolState = 'queued' | 'inflight' | 'done' | 'quarantine';
 
@@ -53,6 +56,8 @@ export interface SpoolRecord {
   route?: 'stow' | 'upload';
   /** Status URL of a large-object upload in progress, so a later attempt resumes it. */
   uploadStatusUrl?: string;
+  /** CRC-32 (zlib) of the file as committed: recovery checks it before promoting a committed incoming entry. */
+  crc32?: number;
 }
 
 export type IncomingMeta = Omit<SpoolRecord, 'id' | 'state' | 'attempts' | 'receivedAt' | 'sizeBytes'>;
@@ -60,7 +65,7 @@ export type IncomingMeta = Omit<SpoolRecord, 'id' | 'state' | 'attempts' | 'rece
 export interface IncomingWriter {
   readonly path: string;
   write(chunk: Uint8Array): Promise<void>;
-  /** fsync (per config), move to queued/, write the record atomically; returns the queued record. */
+  /** write the record, sync file + record + entry directory (per config), move to queued/; returns the queued record. */
   commit(meta: IncomingMeta): Promise<SpoolRecord>;
   /** delete the partial file; nothing is queued. */
   abort(): Promise<void>;
@@ -126,6 +131,29 @@ async function readRecord(file: string): Promise<SpoolRecord | undefined> {
   } catch {
     return undefined;
   }
+}
+
+/**
+ * The record of an incoming entry whose commit reached the disk (see IncomingWriter.commit): a
+ * whole record (a torn or empty one does not parse) for this id, and a file of the recorded size
+ * and CRC-32. Anything else was never acknowledged. Entries of the previous layout (record without
+ * CRC) were acknowledged only after their rename, so an incoming one was never acknowledged either.
+ */
+async function committedIncoming(entry: string, id: string): Promise<SpoolRecord | undefined> {
+  const record = await readRecord(path.join(entry, RECORD));
+  if (!record || record.id !== id || record.state !== 'queued' || typeof record.crc32 !== 'number' || typeof record.sizeBytes !== 'number') return undefined;
+  let crc = 0;
+  let size = 0;
+  try {
+    for await (const chunk of fs.createReadStream(path.join(entry, FILE), { highWaterMark: 1024 * 1024 }) as AsyncIterable<Buffer>) {
+      crc = zlib.crc32(chunk, crc);
+      size += chunk.length;
+    }
+  } catch (e) {
+    if (isErrno(e, 'ENOENT')) return undefined;
+    throw e;
+  }
+  return size === record.sizeBytes && crc === record.crc32 ? record : undefined;
 }
 
 async function rmrf(p: string): Promise<void> {
@@ -263,16 +291,37 @@ export class Spool {
     const dir = path.join(this.dir, 'incoming', `${id}.${process.pid}`);
     await fsp.mkdir(dir);
     const file = path.join(dir, FILE);
-    const handle = await fsp.open(file, 'wx', 0o600);
+    let handle: fsp.FileHandle | undefined;
+    let recordHandle: fsp.FileHandle | undefined;
+    try {
+      handle = await fsp.open(file, 'wx', 0o600);
+      // The record's name exists from the start (empty: recovery reads that as "not committed"), so
+      // the one fsync of the entry directory below covers both names and can run while data arrives.
+      recordHandle = await fsp.open(path.join(dir, RECORD), 'wx', 0o600);
+    } catch (e) {
+      await handle?.close().catch(() => undefined);
+      await rmrf(dir).catch(() => undefined);
+      throw e;
+    }
+    const fileHandle = handle;
+    const recHandle = recordHandle;
+    const cfg = this.config;
+    // Started now, awaited by commit(): off the critical path of all but the smallest instances.
+    // Settles to the error (never rejects) so an abort before commit leaves no unhandled rejection.
+    const dirSynced: Promise<unknown> = fsyncDir(dir, cfg.fsync).then(
+      () => undefined,
+      (e: unknown) => e ?? new Error('fsync of the entry directory failed'),
+    );
     let size = 0;
+    let crc = 0;
     let checkedAt = 0;
     let finished = false;
-    const cfg = this.config;
     const spool = this;
     const finish = () => {
       if (finished) throw new SpoolError('SPOOL_WRITER_DONE', 'this incoming file is already committed or aborted');
       finished = true;
     };
+    const closeAll = () => Promise.all([fileHandle.close().catch(() => undefined), recHandle.close().catch(() => undefined)]);
     return {
       path: file,
       async write(chunk: Uint8Array) {
@@ -286,16 +335,16 @@ export class Spool {
         }
         let off = 0;
         while (off < chunk.byteLength) {
-          const { bytesWritten } = await handle.write(chunk, off, chunk.byteLength - off);
+          const { bytesWritten } = await fileHandle.write(chunk, off, chunk.byteLength - off);
           off += bytesWritten;
         }
+        // The CRC lets recovery tell a whole file from a torn one (see commit); zlib's runs at GB/s.
+        crc = zlib.crc32(chunk, crc);
         size += chunk.byteLength;
       },
       async commit(meta: IncomingMeta) {
         finish();
         try {
-          if (cfg.fsync) await handle.sync();
-          await handle.close();
           const record: SpoolRecord = {
             ...stripUndefined(meta),
             id,
@@ -303,20 +352,34 @@ export class Spool {
             attempts: 0,
             receivedAt: new Date(spool.now()).toISOString(),
             sizeBytes: size,
+            crc32: crc,
           };
           delete record.notBefore;
           delete record.settledAt;
-          // The record goes in before the entry moves: a queued entry always has both files. No tmp
-          // file needed: until the rename nobody reads this directory, and recovery deletes it whole.
-          // This is the one durable step the C-STORE acknowledgement relies on: file, record, entry
-          // directory and the new name in queued/ are all fsynced before commit() returns.
-          await writeNewFileSynced(path.join(dir, RECORD), JSON.stringify(record), cfg.fsync);
-          await fsyncDir(dir, cfg.fsync);
-          await renameDurable(dir, spool.entry('queued', id), cfg.fsync);
+          // The commit point is a whole record (size + CRC of the file) on disk, not the rename: the
+          // file, the record and the entry directory (their names) are synced *in parallel* (one
+          // journal commit on ext4/xfs where serial fsyncs cost one each), and a power loss between
+          // them is told apart by recovery: a record that does not parse, or a file that does not
+          // match its size and CRC, was never acknowledged and is deleted; a match is promoted to
+          // queued/. So the C-STORE acknowledgement waits for exactly these syncs, and the rename
+          // into queued/ needs no fsync of queued/ (a rename lost to a power failure is redone by
+          // recovery). fdatasync: the file's size is synced with it, its timestamps are not needed.
+          const json = Buffer.from(JSON.stringify(record));
+          await writeAll(recHandle, json);
+          if (cfg.fsync) {
+            const [dirError] = await Promise.all([dirSynced, fileHandle.datasync(), recHandle.datasync()]);
+            if (dirError) throw dirError;
+          }
+          await Promise.all([closeAll(), fsp.rename(dir, spool.entry('queued', id))]).catch(async (e: unknown) => {
+            // Recovery in the owner promotes committed incoming entries of any writer; if it was
+            // quicker than this rename, the entry is queued already (or further on).
+            if (isErrno(e, 'ENOENT') && !fs.existsSync(dir)) return;
+            throw e;
+          });
           spool.addQueued(record);
           return record;
         } catch (e) {
-          await handle.close().catch(() => undefined);
+          await closeAll();
           await rmrf(dir).catch(() => undefined);
           throw e;
         }
@@ -324,7 +387,8 @@ export class Spool {
       async abort() {
         if (finished) return;
         finished = true;
-        await handle.close().catch(() => undefined);
+        await closeAll();
+        await dirSynced;
         await rmrf(dir);
       },
     };
@@ -627,12 +691,25 @@ export class Spool {
    * C-STORE was never acknowledged); leftovers of interrupted steps reconciled.
    */
   private async recover(): Promise<void> {
-    const counts = { recovered: 0, deleted: 0, quarantine: 0 };
+    const counts = { recovered: 0, committed: 0, deleted: 0, quarantine: 0 };
     for (const name of await listDir(path.join(this.dir, 'incoming'))) {
       const m = INCOMING.exec(name);
+      const entry = path.join(this.dir, 'incoming', name);
+      // Committed (its C-STORE may have been acknowledged) but not yet renamed: queued, whoever wrote it.
+      // Checked before the pid: after a power loss a dead writer's pid can belong to a new process.
+      const record = m ? await committedIncoming(entry, m[1]!) : undefined;
+      if (record) {
+        try {
+          await fsp.rename(entry, this.entry('queued', record.id)); // scheduled by the walk of queued/ below
+          counts.committed++;
+        } catch (e) {
+          if (!isErrno(e, 'ENOENT')) throw e; // its writer renamed it meanwhile: found in queued/ below
+        }
+        continue;
+      }
       const pid = m ? Number(m[2]) : undefined;
       if (pid !== undefined && pid !== process.pid && processAlive(pid)) continue; // a producer still writing
-      await rmrf(path.join(this.dir, 'incoming', name));
+      await rmrf(entry);
       counts.deleted++;
     }
     // Entries are independent: looked at in parallel (a backlog after a long outage is tens of
@@ -680,8 +757,8 @@ export class Spool {
       };
       await Promise.all(Array.from({ length: Math.min(32, ids.length) }, worker));
     }
-    if (counts.recovered) await fsyncDir(path.join(this.dir, 'queued'), this.config.fsync);
-    if (counts.recovered || counts.deleted || counts.quarantine) this.log.info('spool: recovered after restart', counts);
+    if (counts.recovered || counts.committed) await fsyncDir(path.join(this.dir, 'queued'), this.config.fsync);
+    if (counts.recovered || counts.committed || counts.deleted || counts.quarantine) this.log.info('spool: recovered after restart', counts);
   }
 
   /** An entry missing its record or its file cannot be uploaded: moved aside for an operator. */
@@ -736,6 +813,11 @@ function safeList(dir: string): string[] {
 
 function safeCount(dir: string): number {
   return safeList(dir).filter((n) => !n.startsWith('.')).length;
+}
+
+async function writeAll(handle: fsp.FileHandle, bytes: Uint8Array): Promise<void> {
+  let off = 0;
+  while (off < bytes.byteLength) off += (await handle.write(bytes, off, bytes.byteLength - off, off)).bytesWritten;
 }
 
 function stripUndefined<T extends object>(o: T): T {
