@@ -51,8 +51,10 @@ export async function bundleArchiveChild(outDir: string): Promise<string> {
     format: 'cjs',
     outfile,
     logLevel: 'error',
-    // Optional/dev-only imports of the bundled modules that the embedded archive never loads.
-    external: ['esbuild', 'playwright-core'],
+    // Optional/dev-only imports of the bundled modules that the embedded archive never loads;
+    // and the codecs, required from node_modules on the first compressed frame (as under
+    // `npm start`), so the idle archive does not carry their 1.3 MB of JavaScript.
+    external: ['esbuild', 'playwright-core', 'dcmjs-codecs'],
     // In a bundle every module's `require.main === module` is true (one module): keep CLI blocks of bundled scripts from running.
     define: { 'require.main': 'undefined' },
   });

@@ -4,15 +4,24 @@
  * through the WASM codecs of `dcmjs-codecs` (libjpeg-turbo 8/12/16-bit for
  * JPEG baseline/extended/lossless, CharLS for JPEG-LS, OpenJPEG for JPEG 2000,
  * OpenJPH for HTJ2K, and its RLE codec). The WASM module is loaded once, on the
- * first compressed frame, so a process that never decodes never pays for it.
+ * first compressed frame, so a process that never decodes never pays for it;
+ * so is the library's JavaScript (~17 MiB of a process's memory).
  *
  * Decoded frames are always little endian, interleaved (planar configuration 0),
  * one value per sample in `bitsAllocated` bits.
  */
-import { Context, NativeCodecs } from 'dcmjs-codecs';
+import type * as Codecs from 'dcmjs-codecs';
 import { TransferSyntax } from '../dicom/tags';
 import { ImagingError } from './errors';
 import { nativeFrameBytes, type PixelDescription } from './pixel-description';
+
+type Context = Codecs.Context;
+let codecsModule: typeof Codecs | undefined;
+
+/** dcmjs-codecs, required on first use (an idle archive stays ~17 MiB smaller). */
+function codecs(): typeof Codecs {
+  return (codecsModule ??= require('dcmjs-codecs') as typeof Codecs);
+}
 
 export const TS = {
   ...TransferSyntax,
@@ -53,12 +62,12 @@ const DECODERS: Record<string, DecodeFn> = {
 
 /** Lossless targets a frame can be re-encoded into (WADO transcoding, PS3.18 §8.7.3.5). */
 const ENCODERS: Record<string, (c: Context) => Context> = {
-  [TS.RLELossless]: (c) => NativeCodecs.encodeRle(c, {}),
-  [TS.JPEGLosslessSV1]: (c) => NativeCodecs.encodeJpeg(c, { lossy: false, predictor: 1, pointTransform: 0 }),
-  [TS.JPEGLSLossless]: (c) => NativeCodecs.encodeJpegLs(c, { lossy: false }),
-  [TS.JPEG2000Lossless]: (c) => NativeCodecs.encodeJpeg2000(c, { lossy: false }),
-  [TS.HTJ2KLossless]: (c) => NativeCodecs.encodeHtJpeg2000(c, { lossy: false }),
-  [TS.HTJ2KLosslessRPCL]: (c) => NativeCodecs.encodeHtJpeg2000(c, { lossy: false, progressionOrder: 2 }),
+  [TS.RLELossless]: (c) => codecs().NativeCodecs.encodeRle(c, {}),
+  [TS.JPEGLosslessSV1]: (c) => codecs().NativeCodecs.encodeJpeg(c, { lossy: false, predictor: 1, pointTransform: 0 }),
+  [TS.JPEGLSLossless]: (c) => codecs().NativeCodecs.encodeJpegLs(c, { lossy: false }),
+  [TS.JPEG2000Lossless]: (c) => codecs().NativeCodecs.encodeJpeg2000(c, { lossy: false }),
+  [TS.HTJ2KLossless]: (c) => codecs().NativeCodecs.encodeHtJpeg2000(c, { lossy: false }),
+  [TS.HTJ2KLosslessRPCL]: (c) => codecs().NativeCodecs.encodeHtJpeg2000(c, { lossy: false, progressionOrder: 2 }),
 };
 
 const NATIVE = new Set<string>([TS.ImplicitVRLittleEndian, TS.ExplicitVRLittleEndian, TS.ExplicitVRBigEndian, TS.DeflatedExplicitVRLittleEndian, TS.EncapsulatedUncompressedExplicitVRLittleEndian]);
@@ -102,7 +111,7 @@ export function configureCodecs(options: CodecOptions): void {
 
 /** Load the WASM codecs once; concurrent callers share the load; a failed load is retried next time. */
 export function loadCodecs(): Promise<void> {
-  ready ??= NativeCodecs.initializeAsync({ webAssemblyModulePathOrUrl: wasmPath, logCodecsInfo: false, logCodecsTrace: false }).catch((error: unknown) => {
+  ready ??= codecs().NativeCodecs.initializeAsync({ webAssemblyModulePathOrUrl: wasmPath, logCodecsInfo: false, logCodecsTrace: false }).catch((error: unknown) => {
     ready = undefined;
     throw error;
   });
@@ -219,7 +228,7 @@ export async function decodeFrame(ts: string, frame: Uint8Array, d: PixelDescrip
   }
   if (!declared && fn !== 'decodeRle') throw new ImagingError('DECODE_FAILED', `the ${ts} frame has no readable header`);
   await loadCodecs();
-  const context = new Context({
+  const context = new (codecs().Context)({
     width: d.columns,
     height: d.rows,
     bitsAllocated: d.bitsAllocated,
@@ -232,7 +241,7 @@ export async function decodeFrame(ts: string, frame: Uint8Array, d: PixelDescrip
   });
   let out: Context;
   try {
-    out = NativeCodecs[fn](context, { convertColorspaceToRgb: true });
+    out = codecs().NativeCodecs[fn](context, { convertColorspaceToRgb: true });
   } catch (error) {
     throw new ImagingError('DECODE_FAILED', `the ${ts} frame could not be decoded`, { cause: error });
   }
@@ -264,7 +273,7 @@ export async function encodeFrame(ts: string, frame: DecodedFrame, d: PixelDescr
   if (!encode) throw new ImagingError('UNSUPPORTED_TRANSFER_SYNTAX', `no encoder for transfer syntax ${ts}`);
   if (!canEncodeBits(ts, frame.bitsAllocated)) throw new ImagingError('UNSUPPORTED_TRANSFER_SYNTAX', `${ts} does not hold ${frame.bitsAllocated}-bit samples losslessly`);
   await loadCodecs();
-  const context = new Context({
+  const context = new (codecs().Context)({
     width: d.columns,
     height: d.rows,
     bitsAllocated: frame.bitsAllocated,
@@ -287,7 +296,7 @@ export async function encodeFrame(ts: string, frame: DecodedFrame, d: PixelDescr
 /** Encode an 8-bit grey or RGB raster as a baseline JPEG (JFIF) of the given quality (1–100). */
 export async function encodeJpegImage(pixels: Uint8Array, width: number, height: number, channels: 1 | 3, quality: number): Promise<Uint8Array> {
   await loadCodecs();
-  const context = new Context({
+  const context = new (codecs().Context)({
     width,
     height,
     bitsAllocated: 8,
@@ -299,7 +308,7 @@ export async function encodeJpegImage(pixels: Uint8Array, width: number, height:
     photometricInterpretation: channels === 3 ? 'RGB' : 'MONOCHROME2',
     decodedBuffer: pixels,
   });
-  const encoded = NativeCodecs.encodeJpeg(context, { lossy: true, quality }).getEncodedBuffer();
+  const encoded = codecs().NativeCodecs.encodeJpeg(context, { lossy: true, quality }).getEncodedBuffer();
   if (!encoded) throw new ImagingError('DECODE_FAILED', 'JPEG encoding failed');
   return new Uint8Array(encoded);
 }
