@@ -50,6 +50,11 @@ export async function startOrthancPeer(options: OrthancPeerOptions): Promise<Ort
   const orthanc = await startOrthanc({
     aet: 'ORTHANC',
     startTimeoutMs: 120_000,
+    // DCMTK (Orthanc's DICOM layer) leaves Nagle's algorithm on unless TCP_NODELAY=1 is in its
+    // environment; each C-STORE response then waits for a delayed ACK (~40 ms). The gateway
+    // disables Nagle on its sockets, so Orthanc gets the same: without it Orthanc's C-STORE SCP
+    // measured 18 instead of 51-89 instances/s here, and every DIMSE ratio would flatter us.
+    env: { TCP_NODELAY: '1' },
     config: {
       Name: 'bench',
       Plugins: [options.plugin],

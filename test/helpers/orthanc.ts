@@ -34,6 +34,8 @@ export interface OrthancOptions {
   config?: Record<string, unknown>;
   /** Most time allowed for Orthanc to come up (default 30 s). */
   startTimeoutMs?: number;
+  /** Extra environment for the Orthanc process (e.g. TCP_NODELAY for its DCMTK sockets). */
+  env?: Record<string, string>;
 }
 
 export interface RunningOrthanc {
@@ -94,7 +96,7 @@ export async function startOrthanc(options: OrthancOptions = {}): Promise<Runnin
   fs.writeFileSync(configFile, JSON.stringify(config, null, 2));
 
   let output = '';
-  const child: ChildProcess = spawn(ORTHANC_BIN, [configFile], { cwd: tmp.dir, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child: ChildProcess = spawn(ORTHANC_BIN, [configFile], { cwd: tmp.dir, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...options.env } });
   child.stdout?.on('data', (d: Buffer) => (output = (output + d.toString()).slice(-200_000)));
   child.stderr?.on('data', (d: Buffer) => (output = (output + d.toString()).slice(-200_000)));
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
