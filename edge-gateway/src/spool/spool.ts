@@ -96,6 +96,8 @@ const FILE = 'instance.dcm';
 /** Free space is checked again after every this many bytes written to one incoming file. */
 const SPACE_CHECK_BYTES = 64 * 1024 * 1024;
 const RECORD = 'record.json';
+/** How long createIncoming trusts the last free-space answer (see recentFreeBytes). */
+const FREE_SPACE_TTL_MS = 1000;
 const LOCK = 'spool.lock';
 const ID = /^[0-9a-z]{9}-[0-9a-z]{4}-[0-9a-f]{8}$/;
 const INCOMING = /^([0-9a-z]{9}-[0-9a-z]{4}-[0-9a-f]{8})\.(\d{1,10})$/;
@@ -184,6 +186,9 @@ export class Spool {
   private readonly delayedHeap = new MinHeap<{ at: number; id: string }>((a, b) => a.at < b.at);
   /** Where each SOP Instance UID is (the latest entry), for findDone and the importer's dedup. */
   private bySop = new Map<string, { id: string; state: SpoolState }>();
+  /** Last statfs answer, and bytes written by this process since (createIncoming's free-space check). */
+  private lastFree?: { at: number; free: number };
+  private writtenSinceFree = 0;
 
   private constructor(
     readonly config: SpoolConfig,
@@ -273,7 +278,22 @@ export class Spool {
   /** Free bytes of the spool's file system (for the unprivileged user). */
   async freeBytes(): Promise<number> {
     const s = await fsp.statfs(this.dir);
-    return s.bavail * s.bsize;
+    const free = s.bavail * s.bsize;
+    // Real time, not the injectable clock (tests freeze that one).
+    this.lastFree = { at: performance.now(), free };
+    this.writtenSinceFree = 0;
+    return free;
+  }
+
+  /**
+   * The last statfs answer, less what this process wrote since, while younger than
+   * FREE_SPACE_TTL_MS: a statfs per instance is a thread-pool round trip on the C-STORE path.
+   * Other writers' bytes within that second are not seen; the floor has room for them.
+   */
+  private async recentFreeBytes(): Promise<number> {
+    const last = this.lastFree;
+    if (last && performance.now() - last.at < FREE_SPACE_TTL_MS) return last.free - this.writtenSinceFree;
+    return this.freeBytes();
   }
 
   /** Is there room for new files (config spool.minFreeBytes)? */
@@ -286,25 +306,22 @@ export class Spool {
     if (this.closed) throw new SpoolError('SPOOL_CLOSED', 'the spool is closed');
     // A long archive outage fills the disk: refuse new instances while they can still be refused
     // (C-STORE answers 0xA700 Out of Resources, PS3.4 Annex B.2.3) rather than fail half-written.
-    if (!(await this.hasRoom())) throw new SpoolError('SPOOL_FULL', `less than ${this.config.minFreeBytes} bytes free in the spool's file system`);
+    const min = this.config.minFreeBytes ?? 0;
+    if (min > 0 && (await this.recentFreeBytes()) < min) throw new SpoolError('SPOOL_FULL', `less than ${min} bytes free in the spool's file system`);
     const id = newSpoolId(this.now());
     const dir = path.join(this.dir, 'incoming', `${id}.${process.pid}`);
     await fsp.mkdir(dir);
     const file = path.join(dir, FILE);
-    let handle: fsp.FileHandle | undefined;
-    let recordHandle: fsp.FileHandle | undefined;
-    try {
-      handle = await fsp.open(file, 'wx', 0o600);
-      // The record's name exists from the start (empty: recovery reads that as "not committed"), so
-      // the one fsync of the entry directory below covers both names and can run while data arrives.
-      recordHandle = await fsp.open(path.join(dir, RECORD), 'wx', 0o600);
-    } catch (e) {
-      await handle?.close().catch(() => undefined);
+    // The record's name exists from the start (empty: recovery reads that as "not committed"), so
+    // the one fsync of the entry directory below covers both names and can run while data arrive.
+    const opened = await Promise.allSettled([fsp.open(file, 'wx', 0o600), fsp.open(path.join(dir, RECORD), 'wx', 0o600)]);
+    if (opened[0].status === 'rejected' || opened[1].status === 'rejected') {
+      for (const o of opened) if (o.status === 'fulfilled') await o.value.close().catch(() => undefined);
       await rmrf(dir).catch(() => undefined);
-      throw e;
+      throw opened[0].status === 'rejected' ? opened[0].reason : (opened[1] as PromiseRejectedResult).reason;
     }
-    const fileHandle = handle;
-    const recHandle = recordHandle;
+    const fileHandle = opened[0].value;
+    const recHandle = opened[1].value;
     const cfg = this.config;
     // Started now, awaited by commit(): off the critical path of all but the smallest instances.
     // Settles to the error (never rejects) so an abort before commit leaves no unhandled rejection.
@@ -338,6 +355,7 @@ export class Spool {
           const { bytesWritten } = await fileHandle.write(chunk, off, chunk.byteLength - off);
           off += bytesWritten;
         }
+        spool.writtenSinceFree += chunk.byteLength;
         // The CRC lets recovery tell a whole file from a torn one (see commit); zlib's runs at GB/s.
         crc = zlib.crc32(chunk, crc);
         size += chunk.byteLength;
