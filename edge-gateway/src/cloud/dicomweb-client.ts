@@ -15,9 +15,11 @@ import type { DicomJsonDataset } from '../../../functions/core/dicom/json-model'
 import { readFileMeta } from '../../../functions/core/dicom/part10';
 import { DicomParseError, DEFAULT_PARSE_LIMITS } from '../../../functions/core/dicom/part10-types';
 import { isValidUID } from '../../../functions/core/dicom/uid';
-import { parseMultipartRelated, readMultipart } from '../../../functions/core/dicomweb/multipart';
+import { parseMultipartRelated, readMultipart, type MultipartPart } from '../../../functions/core/dicomweb/multipart';
+import { Tag } from '../../../functions/core/dicom/tags';
 import { createAuthProvider, isTimeout, causeText, readLimitedText, type AuthProvider } from './auth';
 import { CloudError } from './errors';
+import { readAhead } from './read-ahead';
 
 export interface DicomWebClientDeps {
   fetch?: typeof fetch;
@@ -33,6 +35,15 @@ export interface DicomWebClientDeps {
   retries?: number;
 }
 
+export interface RetrieveOptions {
+  /**
+   * Read the answer up to this many bytes ahead of the consumer (read-ahead.ts),
+   * so the download overlaps with what the consumer does with the bytes. 0 or
+   * absent: read only when the consumer asks.
+   */
+  readAheadBytes?: number;
+}
+
 export interface RetrievedInstance {
   /** From the instance's file meta (0002,0010). */
   transferSyntaxUID: string;
@@ -40,6 +51,12 @@ export interface RetrievedInstance {
   datasetOffset: number;
   /** The Part 10 file as stored: preamble, file meta, data set. Single use; stop reading to cancel. */
   body: AsyncIterable<Uint8Array>;
+}
+
+/** One instance of a series retrieve (retrieveSeries). */
+export interface RetrievedSeriesInstance extends RetrievedInstance {
+  /** From the file meta (0002,0003), else the part's Content-Location; '' when neither names it. */
+  sopInstanceUID: string;
 }
 
 /** The media type of original bytes (PS3.18 §8.7.3.5.2: `transfer-syntax=*` = as stored). */
@@ -68,6 +85,8 @@ function redirectTarget(from: string, location: string | null, base: string): { 
 }
 
 const DICOM_JSON = 'application/dicom+json';
+/** Most instances accepted in one series answer. */
+const MAX_SERIES_PARTS = 1_000_000;
 /** Longest head buffered while looking for the end of the file meta. */
 const MAX_FILE_META_BYTES = 1024 * 1024;
 
@@ -244,93 +263,121 @@ export class DicomWebClient {
    * (`application/dicom; transfer-syntax=*`), which it answers with a 303 to
    * a short-lived presigned URL; that URL is fetched without our credentials.
    */
-  async retrieveInstance(studyUID: string, seriesUID: string, sopInstanceUID: string): Promise<RetrievedInstance> {
+  async retrieveInstance(studyUID: string, seriesUID: string, sopInstanceUID: string, options: RetrieveOptions = {}): Promise<RetrievedInstance> {
     assertUids([studyUID, seriesUID, sopInstanceUID]);
     const url = `${this.base}/studies/${studyUID}/series/${seriesUID}/instances/${sopInstanceUID}`;
     try {
-      return await this.retrieveFrom(url, ACCEPT_ORIGINAL_INSTANCE);
+      return await this.retrieveFrom(url, ACCEPT_ORIGINAL_INSTANCE, options);
     } catch (error) {
-      if (error instanceof CloudError && error.code === 'CLOUD_HTTP' && error.status === 413) return this.retrieveFrom(url, ACCEPT_ORIGINAL_BYTES);
+      if (error instanceof CloudError && error.code === 'CLOUD_HTTP' && error.status === 413) return this.retrieveFrom(url, ACCEPT_ORIGINAL_BYTES, options);
       throw error;
     }
   }
 
-  private async retrieveFrom(url: string, accept: string): Promise<RetrievedInstance> {
+  /**
+   * Every instance of a series as stored, in one response (WADO-RS
+   * RetrieveSeries, multipart/related, `transfer-syntax=*`): one request
+   * instead of one per instance, and the archive streams the parts back to
+   * back. Each instance is yielded once its file meta has arrived, in the
+   * archive's order, named by its Media Storage SOP Instance UID (0002,0003)
+   * (or the part's Content-Location). Read or abandon an instance's body
+   * before asking for the next one (what is left of it is then skipped,
+   * never buffered). Stopping the iteration, or `signal`, cancels the
+   * download. An archive that cannot answer in one response (413 in AWS
+   * Lambda) fails with CLOUD_HTTP before any instance: ask per instance.
+   */
+  async *retrieveSeries(studyUID: string, seriesUID: string, options: RetrieveOptions & { signal?: AbortSignal } = {}): AsyncGenerator<RetrievedSeriesInstance> {
+    assertUids([studyUID, seriesUID]);
+    const timer = new RequestTimer(this.timeoutMs);
+    const onAbort = () => timer.abort();
+    options.signal?.addEventListener('abort', onAbort, { once: true });
+    let parts: AsyncGenerator<MultipartPart, void, undefined> | undefined;
+    let complete = false;
+    try {
+      if (options.signal?.aborted) return;
+      const res = await this.openRetrieve(`${this.base}/studies/${studyUID}/series/${seriesUID}`, ACCEPT_ORIGINAL_INSTANCE, timer, 'retrieve series');
+      const boundary = multipartBoundary(res, 'retrieve series');
+      parts = readMultipart(this.bodyChunks(res.body!, timer, options), boundary, { maxParts: MAX_SERIES_PARTS, maxHeaderBytes: 16 * 1024, maxBodyBytes: Number.MAX_SAFE_INTEGER });
+      for (;;) {
+        const next = await mapStreamErrors(() => parts!.next(), timer);
+        if (next.done) break;
+        const part = next.value;
+        assertDicomPart(part, 'retrieve series');
+        const chunks = part.body[Symbol.asyncIterator]();
+        const head = await readHead(chunks, timer, 'retrieve series');
+        const fromMeta = head.fileMeta[Tag.MediaStorageSOPInstanceUID]?.Value?.[0];
+        const sopInstanceUID = (typeof fromMeta === 'string' ? fromMeta.trim() : '') || lastUidOf(part.contentLocation);
+        // What the caller leaves of this body is skipped by the multipart reader when it asks for the next part.
+        yield { sopInstanceUID, transferSyntaxUID: head.transferSyntaxUID, datasetOffset: head.datasetOffset, body: partBody(head, chunks, timer) };
+      }
+      complete = true;
+    } finally {
+      options.signal?.removeEventListener('abort', onAbort);
+      // Stopped before the end (cancel, an error, a consumer that has enough): stop the download too.
+      if (!complete) timer.abort();
+      timer.done();
+      await parts?.return(undefined).catch(() => undefined);
+    }
+  }
+
+  private async retrieveFrom(url: string, accept: string, options: RetrieveOptions): Promise<RetrievedInstance> {
     const timer = new RequestTimer(this.timeoutMs);
     let finished = false;
     try {
-      let res = await this.send(url, accept, timer, 'manual');
-      if (REDIRECTS.has(res.status)) {
-        const target = redirectTarget(url, res.headers.get('location'), this.base);
-        await res.body?.cancel().catch(() => undefined);
-        // A presigned URL carries its own credential: ours go only to the archive's own origin.
-        const headers = target.sameOrigin ? { Accept: accept, ...(await this.auth.headers()) } : { Accept: accept };
-        try {
-          res = await this.fetch(target.url, { headers, signal: timer.signal, redirect: 'error' });
-        } catch (error) {
-          throw networkError(error, timer);
-        }
-      }
-      timer.pause(); // from here on, only reads are timed
-      if (res.status !== 200) throw await httpError(res, 'retrieve instance');
-      if (!res.body) throw new CloudError('CLOUD_PROTOCOL', 'retrieve instance: empty answer', { status: res.status });
+      const res = await this.openRetrieve(url, accept, timer, 'retrieve instance');
       const contentType = res.headers.get('content-type') ?? '';
       let chunks: AsyncIterator<Uint8Array>;
       let close: () => Promise<unknown>;
       if (/^\s*multipart\//i.test(contentType)) {
-        let boundary: string;
-        try {
-          boundary = parseMultipartRelated(contentType).boundary;
-        } catch (error) {
-          await res.body.cancel().catch(() => undefined);
-          throw new CloudError('CLOUD_PROTOCOL', 'retrieve instance: the answer is not multipart/related', { cause: error, status: res.status });
-        }
+        const boundary = multipartBoundary(res, 'retrieve instance');
         // One part expected; the whole body is bounded by the idle timer, not by size (instances can be GBs).
-        const parts = readMultipart(timedChunks(res.body, timer), boundary, { maxParts: 1, maxHeaderBytes: 16 * 1024, maxBodyBytes: Number.MAX_SAFE_INTEGER });
+        const parts = readMultipart(this.bodyChunks(res.body!, timer, options), boundary, { maxParts: 1, maxHeaderBytes: 16 * 1024, maxBodyBytes: Number.MAX_SAFE_INTEGER });
         close = () => parts.return(undefined);
         const first = await mapStreamErrors(() => parts.next(), timer);
         if (first.done) throw new CloudError('CLOUD_PROTOCOL', 'retrieve instance: no part in the answer');
-        const partType = (first.value.contentType ?? '').split(';')[0]!.trim().toLowerCase();
-        if (partType !== '' && partType !== 'application/dicom') {
-          throw new CloudError('CLOUD_PROTOCOL', 'retrieve instance: the part is not application/dicom');
-        }
+        assertDicomPart(first.value, 'retrieve instance');
         chunks = first.value.body[Symbol.asyncIterator]();
       } else {
         // The bytes alone (application/dicom, or whatever an object store labels them): the DICM check below decides.
-        const single = timedChunks(res.body, timer);
+        const single = this.bodyChunks(res.body!, timer, options);
         chunks = single;
-        close = () => single.return(undefined);
+        close = () => single.return!(undefined);
       }
       // Read until the file meta is complete: the caller needs the transfer syntax before the bytes.
-      const head: Uint8Array[] = [];
-      let headLength = 0;
-      let transferSyntaxUID: string | undefined;
-      let datasetOffset = 0;
-      let ended = false;
-      while (transferSyntaxUID === undefined) {
-        const r = await mapStreamErrors(() => chunks.next(), timer);
-        if (r.done) ended = true;
-        else {
-          head.push(r.value);
-          headLength += r.value.length;
-        }
-        const bytes = head.length === 1 ? head[0]! : Buffer.concat(head);
-        try {
-          const meta = readFileMeta(bytes, DEFAULT_PARSE_LIMITS, ended);
-          transferSyntaxUID = meta.transferSyntaxUID;
-          datasetOffset = meta.datasetOffset;
-        } catch (error) {
-          const needMore = error instanceof DicomParseError && (error.code === 'NEED_MORE_DATA' || error.code === 'TRUNCATED');
-          if (!needMore || ended) throw new CloudError('CLOUD_PROTOCOL', `retrieve instance: not a Part 10 file (${(error as Error).message})`, { cause: error });
-          if (headLength > MAX_FILE_META_BYTES) throw new CloudError('CLOUD_PROTOCOL', 'retrieve instance: file meta larger than 1 MiB');
-        }
-      }
+      const head = await readHead(chunks, timer, 'retrieve instance');
       finished = true;
-      const body = streamRest(head, chunks, ended, close, timer);
-      return { transferSyntaxUID, datasetOffset, body };
+      const body = streamRest(head.chunks, chunks, head.ended, close, timer);
+      return { transferSyntaxUID: head.transferSyntaxUID, datasetOffset: head.datasetOffset, body };
     } finally {
       if (!finished) timer.abort();
     }
+  }
+
+  /** GET a retrieve URL (following one redirect as described at retrieveInstance); a 200 with a body, else a CloudError. */
+  private async openRetrieve(url: string, accept: string, timer: RequestTimer, what: string): Promise<Response> {
+    let res = await this.send(url, accept, timer, 'manual');
+    if (REDIRECTS.has(res.status)) {
+      const target = redirectTarget(url, res.headers.get('location'), this.base);
+      await res.body?.cancel().catch(() => undefined);
+      // A presigned URL carries its own credential: ours go only to the archive's own origin.
+      const headers = target.sameOrigin ? { Accept: accept, ...(await this.auth.headers()) } : { Accept: accept };
+      try {
+        res = await this.fetch(target.url, { headers, signal: timer.signal, redirect: 'error' });
+      } catch (error) {
+        throw networkError(error, timer);
+      }
+    }
+    timer.pause(); // from here on, only reads are timed
+    if (res.status !== 200) throw await httpError(res, what);
+    if (!res.body) throw new CloudError('CLOUD_PROTOCOL', `${what}: empty answer`, { status: res.status });
+    return res;
+  }
+
+  /** The response body's chunks, each read timed; read ahead of the consumer when asked (bounded). */
+  private bodyChunks(body: ReadableStream<Uint8Array>, timer: RequestTimer, options: RetrieveOptions): AsyncIterableIterator<Uint8Array> {
+    const chunks = timedChunks(body, timer);
+    if (!options.readAheadBytes || options.readAheadBytes <= 0) return chunks;
+    return readAhead(chunks, { maxBytes: options.readAheadBytes, abort: () => timer.abort() });
   }
 
   // ------------------------------------------------------------ requests
@@ -503,6 +550,10 @@ class RequestTimer {
 
 async function* timedChunks(body: ReadableStream<Uint8Array>, timer: RequestTimer): AsyncGenerator<Uint8Array> {
   const reader = body.getReader();
+  // Aborting the request does not always fail a read already waiting on the body (seen with
+  // undici once the answer's bytes are all in): cancelling the reader ends that read for sure.
+  const onAbort = () => void reader.cancel().catch(() => undefined);
+  timer.signal.addEventListener('abort', onAbort, { once: true });
   try {
     for (;;) {
       timer.arm();
@@ -512,6 +563,7 @@ async function* timedChunks(body: ReadableStream<Uint8Array>, timer: RequestTime
       yield r.value;
     }
   } finally {
+    timer.signal.removeEventListener('abort', onAbort);
     await reader.cancel().catch(() => undefined);
   }
 }
@@ -539,5 +591,69 @@ async function* streamRest(
     // Stop reading after our one part (an epilogue or further parts are not ours); a consumer that stopped early cancels the download.
     if (!complete) timer.abort();
     await close().catch(() => undefined);
+  }
+}
+
+function multipartBoundary(res: Response, what: string): string {
+  try {
+    return parseMultipartRelated(res.headers.get('content-type') ?? '').boundary;
+  } catch (error) {
+    void res.body?.cancel().catch(() => undefined);
+    throw new CloudError('CLOUD_PROTOCOL', `${what}: the answer is not multipart/related`, { cause: error, status: res.status });
+  }
+}
+
+function assertDicomPart(part: MultipartPart, what: string): void {
+  const partType = (part.contentType ?? '').split(';')[0]!.trim().toLowerCase();
+  if (partType !== '' && partType !== 'application/dicom') throw new CloudError('CLOUD_PROTOCOL', `${what}: the part is not application/dicom`);
+}
+
+/** The last path segment of a part's Content-Location when it is a UID (…/instances/{uid}). */
+function lastUidOf(location: string | undefined): string {
+  const last = (location ?? '').replace(/[?#].*$/, '').split('/').pop() ?? '';
+  return isValidUID(last) ? last : '';
+}
+
+interface Head {
+  /** The chunks read so far (kept: they are the start of the body). */
+  chunks: Uint8Array[];
+  ended: boolean;
+  transferSyntaxUID: string;
+  datasetOffset: number;
+  fileMeta: DicomJsonDataset;
+}
+
+/** Read until the file meta is complete: the caller needs the transfer syntax (and which instance it is) before the bytes. */
+async function readHead(chunks: AsyncIterator<Uint8Array>, timer: RequestTimer, what: string): Promise<Head> {
+  const head: Uint8Array[] = [];
+  let headLength = 0;
+  let ended = false;
+  for (;;) {
+    const r = await mapStreamErrors(() => chunks.next(), timer);
+    if (r.done) ended = true;
+    else {
+      head.push(r.value);
+      headLength += r.value.length;
+    }
+    const bytes = head.length === 1 ? head[0]! : Buffer.concat(head);
+    try {
+      const meta = readFileMeta(bytes, DEFAULT_PARSE_LIMITS, ended);
+      return { chunks: head, ended, transferSyntaxUID: meta.transferSyntaxUID, datasetOffset: meta.datasetOffset, fileMeta: meta.fileMeta };
+    } catch (error) {
+      const needMore = error instanceof DicomParseError && (error.code === 'NEED_MORE_DATA' || error.code === 'TRUNCATED');
+      if (!needMore || ended) throw new CloudError('CLOUD_PROTOCOL', `${what}: not a Part 10 file (${(error as Error).message})`, { cause: error });
+      if (headLength > MAX_FILE_META_BYTES) throw new CloudError('CLOUD_PROTOCOL', `${what}: file meta larger than 1 MiB`);
+    }
+  }
+}
+
+/** One part of a series answer: its head, then the rest of the part (stopping early leaves the rest to the multipart reader, the series goes on). */
+async function* partBody(head: Head, chunks: AsyncIterator<Uint8Array>, timer: RequestTimer): AsyncGenerator<Uint8Array> {
+  for (const h of head.chunks) yield h;
+  if (head.ended) return;
+  for (;;) {
+    const r = await mapStreamErrors(() => chunks.next(), timer);
+    if (r.done) return;
+    yield r.value;
   }
 }

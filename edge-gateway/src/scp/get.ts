@@ -16,8 +16,10 @@ import { modelOfAbstractSyntax, planOrFail, runSubOperations } from './retrieve-
 export interface GetServiceOptions {
   client: DicomWebClient;
   logger?: DimseLogger;
-  /** Instances downloaded ahead of the one being sent (default 2). */
+  /** Instances downloaded ahead of the one being sent when fetched one by one (default 2). */
   prefetch?: number;
+  /** Bytes downloaded ahead of the C-STORE being sent (default 16 MiB; retrieve-sub-operations.ts). */
+  readAheadBytes?: number;
 }
 
 export function createGetService(options: GetServiceOptions): NonNullable<DimseServices['get']> {
@@ -34,7 +36,9 @@ export function createGetService(options: GetServiceOptions): NonNullable<DimseS
       pending: respond.pending,
       cancelled,
       logger,
+      wholeSeries: planned.wholeSeries,
       prefetch: options.prefetch,
+      readAheadBytes: options.readAheadBytes,
     });
     logger.info('c-get done', { status: result.status, completed: result.counts.completed, failed: result.counts.failed, warning: result.counts.warning });
     return result;

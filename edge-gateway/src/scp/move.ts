@@ -32,8 +32,10 @@ export interface MoveServiceOptions {
   maxPduLength?: number;
   timeouts?: ConnectDimseOptions['timeouts'];
   logger?: DimseLogger;
-  /** Instances downloaded ahead of the one being sent (default 2). */
+  /** Instances downloaded ahead of the one being sent when fetched one by one (default 2). */
   prefetch?: number;
+  /** Bytes downloaded ahead of the C-STORE being sent (default 16 MiB; retrieve-sub-operations.ts). */
+  readAheadBytes?: number;
   /** For tests: how to open the association. */
   connect?: (options: ConnectDimseOptions) => Promise<DimseAssociation>;
 }
@@ -93,7 +95,9 @@ export function createMoveService(options: MoveServiceOptions): NonNullable<Dims
         pending: respond.pending,
         cancelled,
         logger,
+        wholeSeries: planned.wholeSeries,
         prefetch: options.prefetch,
+        readAheadBytes: options.readAheadBytes,
       });
       logger.info('c-move done', { status: result.status, completed: result.counts.completed, failed: result.counts.failed, warning: result.counts.warning });
       return result;

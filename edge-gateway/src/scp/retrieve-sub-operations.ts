@@ -4,9 +4,12 @@
  * sub-operation (PS3.4 C.4.2.3 / C.4.3.3), counting, pending responses,
  * cancel, and the final status (PS3.4 C.4.2.1.5, C.4.3.1.4).
  *
- * Bytes: each instance is fetched from the archive as stored (WADO-RS,
- * `transfer-syntax=*`) and streamed into the C-STORE without its preamble and
- * file meta — never decoded or re-encoded — when the peer accepted a
+ * Bytes: instances are fetched from the archive as stored (WADO-RS,
+ * `transfer-syntax=*`) — a whole series in one multipart answer when the
+ * retrieve takes whole series (SERIES level and above), else one request per
+ * instance with a few downloads ahead — read ahead of the sender within a
+ * byte budget, and streamed into the C-STORE without preamble and file meta
+ * — never decoded or re-encoded — when the peer accepted a
  * presentation context in the instance's own transfer syntax. Only when it
  * did not, and the instance is in a native (uncompressed) syntax, is it
  * buffered and converted with the core's `transcodeNative` into one the peer
@@ -16,10 +19,10 @@
 import { UNCOMPRESSED_TRANSFER_SYNTAXES } from '../../../functions/core/dicom/tags';
 import { transcodeNative } from '../../../functions/core/dicom/transcode';
 import { readFileMeta } from '../../../functions/core/dicom/part10';
-import type { DicomWebClient, RetrievedInstance } from '../cloud/dicomweb-client';
+import type { DicomWebClient, RetrievedInstance, RetrievedSeriesInstance } from '../cloud/dicomweb-client';
 import { isQueryRetrieveError } from '../query-retrieve/errors';
 import { planRetrieve, type InstanceRef } from '../query-retrieve/retrieve';
-import type { InformationModel } from '../query-retrieve/identifier';
+import { queryLevelOf, type InformationModel } from '../query-retrieve/identifier';
 import { Status } from '../dimse/command';
 import { EXPLICIT_VR_LE, IMPLICIT_VR_LE } from '../dimse/sop-classes';
 import type { ProposedContext } from '../dimse/requestor';
@@ -36,10 +39,12 @@ export async function planOrFail(
   client: DicomWebClient,
   model: InformationModel | undefined,
   identifier: DicomJsonDataset,
-): Promise<{ refs: InstanceRef[] } | { result: RetrieveResult }> {
+): Promise<{ refs: InstanceRef[]; wholeSeries: boolean } | { result: RetrieveResult }> {
   if (!model) return { result: { status: Status.SOPClassNotSupported, counts: zero() } };
   try {
-    return { refs: await planRetrieve(client, model, identifier, { withTransferSyntax: true }) };
+    const refs = await planRetrieve(client, model, identifier, { withTransferSyntax: true });
+    // Above IMAGE level the plan is every instance of each series it names (PS3.4 C.4.2.2.1): a series retrieve fetches nothing more.
+    return { refs, wholeSeries: queryLevelOf(model, identifier) !== 'IMAGE' };
   } catch (error) {
     if (isQueryRetrieveError(error)) {
       const status = error.code === 'CLOUD_UNAVAILABLE' ? Status.OutOfResourcesNumberOfMatches : error.status;
@@ -87,19 +92,31 @@ export interface SubOperationOptions {
   pending(counts: SubOperationCounts): Promise<void>;
   cancelled: AbortSignal;
   logger: DimseLogger;
-  /** Downloads started ahead of the instance being sent (default DEFAULT_PREFETCH). */
+  /** The refs are every instance of their series (planOrFail): fetch each series of two or more in one request. */
+  wholeSeries?: boolean;
+  /** Per-instance downloads started ahead of the instance being sent (default DEFAULT_PREFETCH). */
   prefetch?: number;
+  /** Bytes downloaded ahead of the sender, at most (default DEFAULT_READ_AHEAD_BYTES). */
+  readAheadBytes?: number;
 }
 
 /** Largest native instance converted in memory when the peer lacks the stored syntax. */
 const MAX_TRANSCODE_BYTES = 512 * 1024 * 1024;
 /**
- * Instances whose download is started ahead of the one being sent: hides the
- * archive's per-request latency (API Gateway + Lambda: ~0.1 s each) behind
- * the transfer. Waiting bodies hold only socket buffers; the client's timeout
+ * Instances whose download is started ahead of the one being sent, when they
+ * are fetched one by one: hides the archive's per-request latency (API
+ * Gateway + Lambda: ~0.1 s each) behind the transfer. The client's timeout
  * counts only time spent waiting for the archive, not their turn.
  */
 export const DEFAULT_PREFETCH = 2;
+/**
+ * Bytes read from the archive ahead of the C-STORE being sent (a series
+ * answer, or shared by the per-instance downloads in flight). The download
+ * and the DIMSE transfer then overlap instead of taking turns; the budget
+ * bounds memory whatever the series or instance size (a 512 MB instance is
+ * never held whole, except to convert it).
+ */
+export const DEFAULT_READ_AHEAD_BYTES = 16 * 1024 * 1024;
 
 type Fetched = { ok: true; instance: RetrievedInstance } | { ok: false; error: unknown };
 
@@ -107,44 +124,38 @@ type Fetched = { ok: true; instance: RetrievedInstance } | { ok: false; error: u
 export async function runSubOperations(refs: readonly InstanceRef[], o: SubOperationOptions): Promise<RetrieveResult> {
   const counts: SubOperationCounts = { remaining: refs.length, completed: 0, failed: 0, warning: 0 };
   const failed: string[] = [];
-  const prefetch = Math.max(0, o.prefetch ?? DEFAULT_PREFETCH);
-  const fetches = new Map<number, Promise<Fetched>>();
-  const startFetch = (i: number): void => {
-    const ref = refs[i];
-    if (!ref || fetches.has(i) || !sendable(ref, o)) return;
-    fetches.set(
-      i,
-      o.client.retrieveInstance(ref.studyInstanceUID, ref.seriesInstanceUID, ref.sopInstanceUID).then(
-        (instance): Fetched => ({ ok: true, instance }),
-        (error): Fetched => ({ ok: false, error }),
-      ),
-    );
-  };
-  let index = 0;
-  try {
-    for (; index < refs.length; index++) {
-      if (o.cancelled.aborted) break;
-      for (let k = index; k <= index + prefetch; k++) startFetch(k);
-      const ref = refs[index]!;
-      const outcome = await sendOne(ref, fetches.get(index), o);
-      fetches.delete(index);
-      // Cancelled while waiting for the archive: this one was not attempted and stays remaining.
-      if (outcome === 'cancelled') break;
-      counts.remaining -= 1;
-      if (outcome === 'completed') counts.completed += 1;
-      else if (outcome === 'warning') counts.warning += 1;
-      else {
-        counts.failed += 1;
-        failed.push(ref.sopInstanceUID);
-      }
-      // A pending response after each sub-operation but the last (the final response carries those counts).
-      if (index < refs.length - 1 && !o.cancelled.aborted) await o.pending({ ...counts });
+  let attempted = 0;
+  const record = async (ref: InstanceRef, outcome: Exclude<Outcome, 'cancelled'>): Promise<void> => {
+    attempted += 1;
+    counts.remaining -= 1;
+    if (outcome === 'completed') counts.completed += 1;
+    else if (outcome === 'warning') counts.warning += 1;
+    else {
+      counts.failed += 1;
+      failed.push(ref.sopInstanceUID);
     }
-  } finally {
-    // Downloads started for instances we will not send (cancel, closed association): stop them.
-    for (const f of fetches.values()) void f.then((r) => (r.ok ? drain(r.instance.body) : undefined)).catch(() => undefined);
+    // A pending response after each sub-operation but the last (the final response carries those counts).
+    if (attempted < refs.length && !o.cancelled.aborted) await o.pending({ ...counts });
+  };
+  let cancelled = false;
+  for (const group of bySeries(refs)) {
+    if (o.cancelled.aborted) break;
+    let rest = group;
+    // One instance: its own request (no gain from a series answer).
+    if (o.wholeSeries && group.length > 1 && group.some((r) => sendable(r, o))) {
+      const streamed = await sendSeries(group, o, record);
+      if (streamed === 'cancelled') {
+        cancelled = true;
+        break;
+      }
+      rest = streamed;
+    }
+    if ((await sendEach(rest, o, record)) === 'cancelled') {
+      cancelled = true;
+      break;
+    }
   }
-  if (o.cancelled.aborted && index < refs.length) {
+  if ((cancelled || o.cancelled.aborted) && attempted < refs.length) {
     // PS3.4 C.4.2.1.5: Cancel carries the counts so far; the not-attempted ones are the remaining.
     return { status: Status.Cancel, counts: { ...counts }, failedSOPInstanceUIDs: failed };
   }
@@ -154,6 +165,100 @@ export async function runSubOperations(refs: readonly InstanceRef[], o: SubOpera
     return { status: Status.OutOfResourcesSubOperations, errorComment: 'all sub-operations failed', counts: final, failedSOPInstanceUIDs: failed };
   }
   return { status: Status.SubOperationsWarning, counts: final, failedSOPInstanceUIDs: failed };
+}
+
+type RecordOutcome = (ref: InstanceRef, outcome: Exclude<Outcome, 'cancelled'>) => Promise<void>;
+
+/** The refs by series, in plan order (a series retrieve answers one series). */
+function bySeries(refs: readonly InstanceRef[]): InstanceRef[][] {
+  const groups = new Map<string, InstanceRef[]>();
+  for (const r of refs) {
+    const key = `${r.studyInstanceUID}/${r.seriesInstanceUID}`;
+    const g = groups.get(key);
+    if (g) g.push(r);
+    else groups.set(key, [r]);
+  }
+  return [...groups.values()];
+}
+
+/**
+ * One series retrieve for the group: each instance is sent as its part
+ * arrives (archive order). Parts the plan does not name (stored since the
+ * query) are skipped. Returns the refs it did not attempt — the answer broke
+ * off, the archive cannot answer a series in one response, or the
+ * association closed — for the per-instance path, or 'cancelled'.
+ */
+async function sendSeries(group: InstanceRef[], o: SubOperationOptions, record: RecordOutcome): Promise<InstanceRef[] | 'cancelled'> {
+  const wanted = new Map(group.map((r) => [r.sopInstanceUID, r]));
+  const done = new Set<string>();
+  const first = group[0]!;
+  const parts = o.client
+    .retrieveSeries(first.studyInstanceUID, first.seriesInstanceUID, { readAheadBytes: o.readAheadBytes ?? DEFAULT_READ_AHEAD_BYTES, signal: o.cancelled })
+    [Symbol.asyncIterator]();
+  try {
+    while (done.size < wanted.size && o.association.isOpen) {
+      let next: IteratorResult<RetrievedSeriesInstance> | 'cancelled';
+      try {
+        next = await untilCancelled(parts.next(), o.cancelled);
+      } catch (error) {
+        const e = error as { code?: string; status?: number };
+        // 413 and the like: this archive answers per instance; a break mid-answer: the rest per instance.
+        o.logger.info('series retrieve stopped; the rest per instance', { code: e.code, status: e.status, sent: done.size, of: wanted.size });
+        break;
+      }
+      if (next === 'cancelled') return 'cancelled';
+      if (next.done) break;
+      const instance = next.value;
+      const ref = wanted.get(instance.sopInstanceUID);
+      // Not asked for, or a repeat: asking for the next part skips its bytes.
+      if (!ref || done.has(ref.sopInstanceUID)) continue;
+      done.add(ref.sopInstanceUID);
+      const outcome = await sendOne(ref, sendable(ref, o) ? Promise.resolve({ ok: true, instance }) : undefined, o);
+      if (outcome === 'cancelled') return 'cancelled';
+      await record(ref, outcome);
+      if (o.cancelled.aborted) return 'cancelled';
+    }
+  } finally {
+    // Unread parts (cancel, a closed association, all sent before the end): stop the download.
+    void parts.return?.(undefined).catch(() => undefined);
+  }
+  return group.filter((r) => !done.has(r.sopInstanceUID));
+}
+
+/** One WADO-RS request per instance, `prefetch` downloads ahead of the one being sent. */
+async function sendEach(refs: readonly InstanceRef[], o: SubOperationOptions, record: RecordOutcome): Promise<'done' | 'cancelled'> {
+  if (refs.length === 0) return 'done';
+  const prefetch = Math.max(0, o.prefetch ?? DEFAULT_PREFETCH);
+  // The read-ahead budget is shared by the downloads in flight.
+  const readAheadBytes = Math.floor((o.readAheadBytes ?? DEFAULT_READ_AHEAD_BYTES) / (prefetch + 1));
+  const fetches = new Map<number, Promise<Fetched>>();
+  const startFetch = (i: number): void => {
+    const ref = refs[i];
+    if (!ref || fetches.has(i) || !sendable(ref, o)) return;
+    fetches.set(
+      i,
+      o.client.retrieveInstance(ref.studyInstanceUID, ref.seriesInstanceUID, ref.sopInstanceUID, { readAheadBytes }).then(
+        (instance): Fetched => ({ ok: true, instance }),
+        (error): Fetched => ({ ok: false, error }),
+      ),
+    );
+  };
+  try {
+    for (let index = 0; index < refs.length; index++) {
+      if (o.cancelled.aborted) return 'cancelled';
+      for (let k = index; k <= index + prefetch; k++) startFetch(k);
+      const ref = refs[index]!;
+      const outcome = await sendOne(ref, fetches.get(index), o);
+      fetches.delete(index);
+      // Cancelled while waiting for the archive: this one was not attempted and stays remaining.
+      if (outcome === 'cancelled') return 'cancelled';
+      await record(ref, outcome);
+    }
+  } finally {
+    // Downloads started for instances we will not send (cancel, closed association): stop them.
+    for (const f of fetches.values()) void f.then((r) => (r.ok ? drain(r.instance.body) : undefined)).catch(() => undefined);
+  }
+  return 'done';
 }
 
 type Outcome = 'completed' | 'warning' | 'failed' | 'cancelled';
