@@ -24,7 +24,7 @@ import { silentLogger } from '../edge-gateway/src/ops/logger';
 import { ensureDataset, FULL_SIZES } from './bench/dataset';
 import { stowFiles } from './bench/http-ops';
 import { ensureOrthancInstalled, startOrthancPeer } from './bench/orthanc-peer';
-import { bundleArchiveChild, readMemory, startArchiveProcess } from './bench/processes';
+import { bundleArchiveChild, readMemory, resetPeakRss, startArchiveProcess } from './bench/processes';
 import { freePort } from '../test/helpers/wait';
 
 const ROOT = path.resolve(__dirname, '..');
@@ -122,11 +122,13 @@ async function main(): Promise<void> {
       received();
       const pids = [process.pid, archive.pid, sink.pid];
       const cpu0 = pids.map(cpuSeconds);
+      const rss0 = readMemory(process.pid).rssBytes;
+      const peakKnown = resetPeakRss(process.pid);
       const g = await movescu(config.dimse.aeTitle, gateway.dimsePort);
       const cpu = pids.map((p, i) => (cpuSeconds(p) - cpu0[i]!).toFixed(2));
       const ng = received();
       ours.push(g);
-      let line = `run ${r + 1}: gateway ${g.toFixed(2)} s (${ng} received, ${(bytes / 1e6 / g).toFixed(0)} MB/s, RSS ${((readMemory(process.pid).rssBytes - rssBefore) / 2 ** 20).toFixed(0)} MiB over start; CPU s gateway/archive/storescp ${cpu.join('/')})`;
+      let line = `run ${r + 1}: gateway ${g.toFixed(2)} s (${ng} received, ${(bytes / 1e6 / g).toFixed(0)} MB/s, RSS ${((readMemory(process.pid).rssBytes - rssBefore) / 2 ** 20).toFixed(0)} MiB over start${peakKnown ? `, peak +${((readMemory(process.pid).peakRssBytes - rss0) / 2 ** 20).toFixed(0)} MiB during the move` : ''}; CPU s gateway/archive/storescp ${cpu.join('/')})`;
       if (orthanc) {
         const opids = [orthanc.pid, sink.pid];
         const ocpu0 = opids.map(cpuSeconds);

@@ -17,6 +17,7 @@ import { createEmbeddedAuthenticator } from '../../functions/adapters/auth/embed
 import { parseApiKeys } from '../../functions/adapters/auth/api-keys';
 import { silentLogger } from '../../functions/core/archive/context';
 import { DicomWebClient } from '../../edge-gateway/src/cloud/dicomweb-client';
+import { readAhead } from '../../edge-gateway/src/cloud/read-ahead';
 import type { CloudConfig } from '../../edge-gateway/src/config-types';
 import { ctSeries, mrInstance, crInstance, syntheticPatient, uid, TS, type SyntheticInstance } from '../fixtures/synthetic';
 import { multipartBody, withZeroPreamble } from '../helpers/archive';
@@ -260,6 +261,59 @@ describe('QIDO paging', () => {
   });
 });
 
+describe('read-ahead', () => {
+  /** A source of `n` chunks of `size` bytes that counts what it handed out; fails at `failAt` when given. */
+  function source(n: number, size: number, failAt?: number) {
+    const state = { given: 0, returned: false };
+    const it: AsyncIterator<Uint8Array> = {
+      async next() {
+        await new Promise((r) => setImmediate(r));
+        if (state.given === failAt) throw Object.assign(new Error('reset'), { code: 'ECONNRESET' });
+        if (state.given >= n) return { done: true, value: undefined };
+        return { done: false, value: new Uint8Array(size).fill(state.given++ & 0xff) };
+      },
+      async return() {
+        state.returned = true;
+        return { done: true, value: undefined };
+      },
+    };
+    return { it, state };
+  }
+
+  test('reads ahead up to its budget while the consumer waits, then only as the consumer takes chunks; all chunks in order', async () => {
+    const { it, state } = source(100, 1000);
+    const ahead = readAhead(it, { maxBytes: 10_000 });
+    const first = await ahead.next();
+    expect(first.value![0]).toBe(0);
+    await new Promise((r) => setTimeout(r, 50));
+    // one taken + at most the budget (10 chunks of 1000) held
+    expect(state.given).toBeLessThanOrEqual(11);
+    expect(state.given).toBeGreaterThanOrEqual(10);
+    const rest: number[] = [];
+    for await (const c of ahead) rest.push(c[0]!);
+    expect(rest).toEqual(Array.from({ length: 99 }, (_, i) => (i + 1) & 0xff));
+  });
+
+  test('an error comes after the chunks read before it; return() stops the source', async () => {
+    const failing = source(100, 10, 5);
+    const got: number[] = [];
+    await expect(
+      (async () => {
+        for await (const c of readAhead(failing.it, { maxBytes: 1000 })) got.push(c[0]!);
+      })(),
+    ).rejects.toMatchObject({ code: 'ECONNRESET' });
+    expect(got).toEqual([0, 1, 2, 3, 4]);
+    const stopped = source(100, 10);
+    let aborted = false;
+    const ahead = readAhead(stopped.it, { maxBytes: 100, abort: () => (aborted = true) });
+    await ahead.next();
+    await ahead.return!();
+    expect(aborted).toBe(true);
+    expect(stopped.state.returned).toBe(true);
+    expect((await ahead.next()).done).toBe(true);
+  });
+});
+
 describe('WADO retrieve of original bytes', () => {
   const client = () => new DicomWebClient(cloud({ kind: 'apiKey', apiKey: API_KEY }));
 
@@ -288,6 +342,46 @@ describe('WADO retrieve of original bytes', () => {
     const ctSyntaxes = await client().seriesTransferSyntaxes(studyA, seriesA);
     expect(ctSyntaxes.size).toBe(10);
     expect(new Set(ctSyntaxes.values())).toEqual(new Set([TS.ExplicitVRLittleEndian]));
+  });
+
+  test('a series in one answer: every instance, named by its file meta, byte-identical, with or without read-ahead', async () => {
+    for (const readAheadBytes of [0, 64 * 1024]) {
+      const got = new Map<string, { ts: string; bytes: Buffer }>();
+      for await (const inst of client().retrieveSeries(studyA, seriesA, { readAheadBytes })) {
+        got.set(inst.sopInstanceUID, { ts: inst.transferSyntaxUID, bytes: Buffer.concat(await collect(inst.body)) });
+      }
+      expect([...got.keys()].sort()).toEqual(ct.map((i) => i.sopInstanceUID).sort());
+      for (const i of ct) {
+        expect(got.get(i.sopInstanceUID)!.ts).toBe(i.transferSyntaxUID);
+        expect(got.get(i.sopInstanceUID)!.bytes.equals(withZeroPreamble(i.bytes))).toBe(true);
+      }
+    }
+  });
+
+  test('a series: bodies left unread are skipped; stopping early, or the signal, ends the download and the client stays usable', async () => {
+    let n = 0;
+    for await (const inst of client().retrieveSeries(studyA, seriesA, { readAheadBytes: 16 * 1024 })) {
+      expect(inst.datasetOffset).toBeGreaterThan(132);
+      n += 1; // body not read: the next part is found past it
+    }
+    expect(n).toBe(ct.length);
+    for await (const inst of client().retrieveSeries(studyA, seriesA)) {
+      expect(inst.sopInstanceUID).not.toBe('');
+      break;
+    }
+    const stop = new AbortController();
+    const seen: string[] = [];
+    await expect(
+      (async () => {
+        for await (const inst of client().retrieveSeries(studyA, seriesA, { readAheadBytes: 16 * 1024, signal: stop.signal })) {
+          seen.push(inst.sopInstanceUID);
+          stop.abort();
+          await collect(inst.body);
+        }
+      })(),
+    ).rejects.toMatchObject({ code: expect.stringMatching(/^CLOUD_/) });
+    expect(seen).toHaveLength(1);
+    expect(await client().hasInstance(cr.sopInstanceUID)).toBe(true);
   });
 
   test('a consumer may stop early; the client stays usable', async () => {
@@ -434,6 +528,42 @@ describe('errors', () => {
         ['/object-store/blob-1', 'application/dicom; transfer-syntax=*', undefined],
       ]);
       expect(seen[2]!.authorization).toBeUndefined();
+    });
+
+    test('a series answer the archive cannot give in one response (413): CLOUD_HTTP before any instance', async () => {
+      behaviour = (_req, res) => void res.writeHead(413, { 'Content-Type': 'application/json' }).end('{"code":"RESPONSE_TOO_LARGE"}');
+      const c = new DicomWebClient(cloud({ kind: 'none' }, 5000, base));
+      expect(await codeOf(collect(c.retrieveSeries(studyA, seriesA, { readAheadBytes: 1024 })))).toEqual({ code: 'CLOUD_HTTP', status: 413 });
+    });
+
+    test('with read-ahead, a stall in the middle of an instance still times out; what came is the start of the file', async () => {
+      const inst = ct[3]!;
+      const body = Buffer.from(inst.bytes);
+      let written = 0;
+      behaviour = (_req, res) => {
+        res.writeHead(200, { 'Content-Type': 'multipart/related; type="application/dicom"; boundary=B3' });
+        res.write('--B3\r\nContent-Type: application/dicom\r\n\r\n');
+        // 1 KiB at a time, as fast as the client takes them; then a stall (no closing boundary)
+        const push = () => {
+          while (written < body.length) {
+            const ok = res.write(body.subarray(written, written + 1024));
+            written += 1024;
+            if (!ok) return void res.once('drain', push);
+          }
+        };
+        push();
+      };
+      const c = new DicomWebClient(cloud({ kind: 'none' }, 400, base));
+      const got = await c.retrieveInstance(inst.studyInstanceUID, inst.seriesInstanceUID, inst.sopInstanceUID, { readAheadBytes: 4096 });
+      await new Promise((r) => setTimeout(r, 300)); // the consumer is elsewhere meanwhile
+      const chunks: Uint8Array[] = [];
+      const error = await codeOf(
+        (async () => {
+          for await (const chunk of got.body) chunks.push(chunk);
+        })(),
+      );
+      expect(error.code).toBe('CLOUD_TIMEOUT');
+      expect(Buffer.concat(chunks).equals(withZeroPreamble(body).subarray(0, Buffer.concat(chunks).length))).toBe(true);
     });
 
     test('a redirect to plain http elsewhere is refused', async () => {

@@ -103,6 +103,9 @@ const first = (ds: DicomJsonDataset, tag: string) => ds[tag]?.Value?.[0];
  */
 const gate = {
   hold: undefined as undefined | ((url: URL) => boolean),
+  /** An answer of our own instead of the archive's (undefined: the archive answers). */
+  answer: undefined as undefined | ((url: URL) => Response | undefined),
+  seen: [] as string[],
   waiting: [] as Array<() => void>,
   release(): void {
     this.hold = undefined;
@@ -111,6 +114,9 @@ const gate = {
 };
 const gatedFetch: typeof fetch = (input, init) => {
   const url = new URL(String(input));
+  gate.seen.push(url.pathname);
+  const own = gate.answer?.(url);
+  if (own) return Promise.resolve(own);
   if (gate.hold?.(url)) return new Promise<void>((r) => gate.waiting.push(r)).then(() => fetch(input, init));
   return fetch(input, init);
 };
@@ -242,6 +248,27 @@ describe('C-MOVE with movescu', () => {
     expect(final).toMatch(/DIMSE Status\s*:\s*0x0000/);
     expect(final).toMatch(/Completed Suboperations\s*:\s*5/);
     expect(final).toMatch(/Failed Suboperations\s*:\s*0/);
+  });
+
+  test('the series come in one answer each; an archive refusing that (413, AWS Lambda) is asked per instance, and everything arrives', async () => {
+    const dest = destinations.find((d) => d.aet === 'DEST')!;
+    const seriesRetrieve = new RegExp(`/series/${seriesA.replace(/\./g, '\\.')}$`);
+    const instanceRetrieve = /\/instances\/[0-9.]+$/;
+    for (const refuse of [false, true]) {
+      clearDir(dest.dir);
+      gate.seen = [];
+      gate.answer = refuse ? (url) => (seriesRetrieve.test(url.pathname) ? new Response('{"code":"RESPONSE_TOO_LARGE"}', { status: 413 }) : undefined) : undefined;
+      try {
+        const r = await movescu('DEST', ['QueryRetrieveLevel=STUDY', `StudyInstanceUID=${studyA}`]);
+        expect(finalMove(r.out)).toMatch(/DIMSE Status\s*:\s*0x0000/);
+        expect([...received(dest.dir).keys()].sort()).toEqual([...ctA, mrA, rleA].map((i) => i.sopInstanceUID).sort());
+        // the 3-slice CT series: one series retrieve; the one-instance series: their own request
+        expect(gate.seen.filter((u) => seriesRetrieve.test(u))).toHaveLength(1);
+        expect(gate.seen.filter((u) => instanceRetrieve.test(u))).toHaveLength(refuse ? 5 : 2);
+      } finally {
+        gate.answer = undefined;
+      }
+    }
   });
 
   test('SERIES and IMAGE levels move exactly what they name', async () => {

@@ -18,7 +18,7 @@ export interface GetServiceOptions {
   logger?: DimseLogger;
   /** Instances downloaded ahead of the one being sent when fetched one by one (default 2). */
   prefetch?: number;
-  /** Bytes downloaded ahead of the C-STORE being sent (default 16 MiB; retrieve-sub-operations.ts). */
+  /** Bytes downloaded ahead of the C-STORE being sent (default 4 MiB; retrieve-sub-operations.ts). */
   readAheadBytes?: number;
 }
 

@@ -34,7 +34,7 @@ export interface MoveServiceOptions {
   logger?: DimseLogger;
   /** Instances downloaded ahead of the one being sent when fetched one by one (default 2). */
   prefetch?: number;
-  /** Bytes downloaded ahead of the C-STORE being sent (default 16 MiB; retrieve-sub-operations.ts). */
+  /** Bytes downloaded ahead of the C-STORE being sent (default 4 MiB; retrieve-sub-operations.ts). */
   readAheadBytes?: number;
   /** For tests: how to open the association. */
   connect?: (options: ConnectDimseOptions) => Promise<DimseAssociation>;
