@@ -8,6 +8,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { spawn } from 'node:child_process';
 import { Spool, SpoolError, newSpoolId, spoolIdTime, type SpoolRecord } from '../../edge-gateway/src/spool/spool';
+import { DirSyncer } from '../../edge-gateway/src/spool/fs-durable';
 import type { SpoolConfig } from '../../edge-gateway/src/config-types';
 import { Metrics } from '../../edge-gateway/src/ops/metrics';
 import { makeTempDir } from '../helpers/tmp';
@@ -234,6 +235,25 @@ describe('spool', () => {
       child.kill('SIGKILL');
       await new Promise((r) => child.on('exit', r));
     }
+  });
+
+  test('concurrent writers share the fsyncs of incoming/ (group commit); each waits for one begun after its call', async () => {
+    fs.mkdirSync(path.join(tmp.dir, 'd'));
+    const syncer = new DirSyncer(path.join(tmp.dir, 'd'), true);
+    const opened = jest.spyOn(fs.promises, 'open'); // the module object itself (a namespace import is sealed)
+    try {
+      const first = syncer.sync();
+      // While the first runs, later callers (whose changes it may miss) share the next one.
+      const later = Array.from({ length: 8 }, () => syncer.sync());
+      expect(new Set(later).size).toBe(1);
+      expect(later[0]).not.toBe(first);
+      await Promise.all([first, ...later]);
+      expect(opened.mock.calls.filter(([p]) => p === path.join(tmp.dir, 'd'))).toHaveLength(2);
+    } finally {
+      opened.mockRestore();
+    }
+    await expect(new DirSyncer(path.join(tmp.dir, 'missing'), true).sync()).rejects.toMatchObject({ code: 'ENOENT' });
+    await new DirSyncer(path.join(tmp.dir, 'missing'), false).sync();
   });
 
   test('one owner at a time; producers add entries the owner picks up', async () => {

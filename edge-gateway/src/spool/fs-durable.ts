@@ -19,6 +19,42 @@ export async function fsyncDir(dir: string, enabled: boolean): Promise<void> {
   }
 }
 
+/**
+ * Group commit for one directory: concurrent writers that each need "an fsync of
+ * this directory that began after my change" share one. A call while an fsync
+ * runs waits for the next one (the running one may have started before the
+ * caller's change), which all such callers share.
+ */
+export class DirSyncer {
+  private running?: Promise<void>;
+  private next?: Promise<void>;
+
+  constructor(
+    readonly dir: string,
+    readonly enabled: boolean,
+  ) {}
+
+  sync(): Promise<void> {
+    if (!this.enabled) return Promise.resolve();
+    if (!this.running) return (this.running = this.run());
+    this.next ??= this.running
+      .catch(() => undefined)
+      .then(() => {
+        this.next = undefined;
+        return (this.running = this.run());
+      });
+    return this.next;
+  }
+
+  private async run(): Promise<void> {
+    try {
+      await fsyncDir(this.dir, true);
+    } finally {
+      this.running = undefined;
+    }
+  }
+}
+
 /** Write `file` so that a crash leaves either the old content or the new, never a part: tmp + fsync + rename (+ dir fsync). */
 export async function writeFileAtomic(file: string, data: string | Uint8Array, durable: boolean): Promise<void> {
   const tmp = `${file}.tmp`;

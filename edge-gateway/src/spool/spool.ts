@@ -31,7 +31,7 @@ import type { SpoolConfig } from '../config-types';
 import type { Metrics } from '../ops/metrics';
 import { silentLogger, type Logger } from '../ops/logger';
 import { MinHeap } from './heap';
-import { fsyncDir, isErrno, processAlive, renameDurable, writeFileAtomic } from './fs-durable';
+import { DirSyncer, fsyncDir, isErrno, processAlive, renameDurable, writeFileAtomic } from './fs-durable';
 
 export type SpoolState = 'queued' | 'inflight' | 'done' | 'quarantine';
 
@@ -189,12 +189,15 @@ export class Spool {
   /** Last statfs answer, and bytes written by this process since (createIncoming's free-space check). */
   private lastFree?: { at: number; free: number };
   private writtenSinceFree = 0;
+  /** fsyncs of incoming/ shared by concurrent writers (new entries' names). */
+  private readonly incomingSyncer: DirSyncer;
 
   private constructor(
     readonly config: SpoolConfig,
     deps: SpoolDeps,
   ) {
     this.dir = config.dir;
+    this.incomingSyncer = new DirSyncer(path.join(config.dir, 'incoming'), config.fsync);
     this.log = deps.logger ?? silentLogger;
     this.now = deps.now ?? Date.now;
     this.events.setMaxListeners(0);
@@ -323,9 +326,11 @@ export class Spool {
     const fileHandle = opened[0].value;
     const recHandle = opened[1].value;
     const cfg = this.config;
-    // Started now, awaited by commit(): off the critical path of all but the smallest instances.
-    // Settles to the error (never rejects) so an abort before commit leaves no unhandled rejection.
-    const dirSynced: Promise<unknown> = fsyncDir(dir, cfg.fsync).then(
+    // The entry directory's fsync makes the two names durable, incoming/'s the entry's own name
+    // (shared by concurrent writers: group commit). Started now, awaited by commit(): off the
+    // critical path of all but the smallest instances. Settles to the error (never rejects) so an
+    // abort before commit leaves no unhandled rejection.
+    const dirSynced: Promise<unknown> = Promise.all([fsyncDir(dir, cfg.fsync), this.incomingSyncer.sync()]).then(
       () => undefined,
       (e: unknown) => e ?? new Error('fsync of the entry directory failed'),
     );
