@@ -6,7 +6,8 @@
  */
 import * as fs from 'node:fs';
 import * as http from 'node:http';
-import { Readable } from 'node:stream';
+import { pipeline, Readable } from 'node:stream';
+import { createGunzip } from 'node:zlib';
 
 const BOUNDARY = 'BENCH-7b1d5f3e9a2c4b80';
 export const STOW_CONTENT_TYPE = `multipart/related; type="application/dicom"; boundary=${BOUNDARY}`;
@@ -83,19 +84,44 @@ export async function stowFileStreamed(base: string, file: string): Promise<void
   if (res.status !== 200) throw new BenchHttpError(`STOW (streamed) ${base}: ${res.status} ${text.slice(0, 300)}`);
 }
 
-/** GET, read the body to the end; returns its length. Throws unless 200. */
+/** Keep-alive connections for the GETs (node:http for the same reason as STOW: fetch's per-request and per-chunk cost showed up in the figures). */
+const getAgent = new http.Agent({ keepAlive: true, maxSockets: 64 });
+
+/**
+ * GET with `Accept-Encoding: gzip`, as browsers and viewers send it; the body
+ * comes back decoded (a gzipped answer is inflated as it streams), so the
+ * client does the work a viewer would.
+ */
+function httpGet(url: string, accept: string): Promise<{ status: number; body: Readable }> {
+  return new Promise((resolve, reject) => {
+    const req = http.get(url, { agent: getAgent, headers: { Accept: accept, 'Accept-Encoding': 'gzip' } }, (res) => {
+      const body = res.headers['content-encoding'] === 'gzip' ? pipeline(res, createGunzip(), () => undefined) : res;
+      resolve({ status: res.statusCode ?? 0, body });
+    });
+    req.setNoDelay(true);
+    req.on('error', reject);
+  });
+}
+
+async function readText(body: Readable): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of body) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+/** GET, read the body to the end; returns its (decoded) length. Throws unless 200. */
 export async function getBytes(url: string, accept: string): Promise<number> {
-  const res = await fetch(url, { headers: { Accept: accept } });
-  if (res.status !== 200) throw new BenchHttpError(`GET ${url}: ${res.status} ${(await res.text()).slice(0, 300)}`);
+  const res = await httpGet(url, accept);
+  if (res.status !== 200) throw new BenchHttpError(`GET ${url}: ${res.status} ${(await readText(res.body)).slice(0, 300)}`);
   let n = 0;
-  for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) n += chunk.byteLength;
+  for await (const chunk of res.body) n += (chunk as Buffer).byteLength;
   return n;
 }
 
 /** GET a DICOM JSON answer; returns the parsed array. */
 export async function getJsonArray(url: string): Promise<unknown[]> {
-  const res = await fetch(url, { headers: { Accept: 'application/dicom+json' } });
-  const text = await res.text();
+  const res = await httpGet(url, 'application/dicom+json');
+  const text = await readText(res.body);
   if (res.status === 204) return [];
   if (res.status !== 200) throw new BenchHttpError(`GET ${url}: ${res.status} ${text.slice(0, 300)}`);
   const json = JSON.parse(text) as unknown;
