@@ -241,15 +241,6 @@ export function archiveIndexContract(name: string, factory: ArchiveIndexFactory)
         expect((await index.getInstance(ref, { withMetadata: false }))?.metadata).toBeUndefined();
       });
 
-      it("returns the metadata as its stored JSON text when asked (withMetadata: 'json')", async () => {
-        const record = makeInstanceRecord();
-        await index.putInstance(record);
-        const ref = { studyInstanceUID: record.studyInstanceUID, sopInstanceUID: record.sopInstanceUID };
-        const got = await index.getInstance(ref, { withMetadata: 'json' });
-        expect(got?.metadata).toBeUndefined();
-        expect(JSON.parse(got!.metadataJson!)).toEqual(record.metadata);
-        expect({ ...got, metadataJson: undefined }).toEqual({ ...withoutMetadata(record), metadataJson: undefined });
-      });
 
       it('finds the instance without a series, and with the right series', async () => {
         const record = makeInstanceRecord();
@@ -403,9 +394,34 @@ export function archiveIndexContract(name: string, factory: ArchiveIndexFactory)
         const listed = await toArray(index.listInstances(study, undefined, { withMetadata: true }));
         expect(listed).toEqual([...records].sort(instanceOrder));
         for (const r of await toArray(index.listInstances(study))) expect(r.metadata).toBeUndefined();
-        const asText = await toArray(index.listInstances(study, undefined, { withMetadata: 'json' }));
-        expect(asText.map((r) => JSON.parse(r.metadataJson!))).toEqual([...records].sort(instanceOrder).map((r) => r.metadata));
-        for (const r of asText) expect(r.metadata).toBeUndefined();
+      });
+
+      it('lists the stored metadata as JSON text, in listInstances order, per study and per series (listMetadata)', async () => {
+        const study = newUID();
+        const series = newUID();
+        const records = [
+          makeInstanceRecord({ studyInstanceUID: study, seriesInstanceUID: series }),
+          makeInstanceRecord({ studyInstanceUID: study, seriesInstanceUID: series }),
+          makeInstanceRecord({ studyInstanceUID: study }),
+        ];
+        const bare = makeInstanceRecord({ studyInstanceUID: study, seriesInstanceUID: series });
+        delete bare.metadata;
+        await putAll([...records, bare]);
+        const expected = (rs: InstanceRecord[]) =>
+          [...rs].sort(instanceOrder).map((r) => ({
+            studyInstanceUID: r.studyInstanceUID,
+            seriesInstanceUID: r.seriesInstanceUID,
+            sopInstanceUID: r.sopInstanceUID,
+            transferSyntaxUID: r.transferSyntaxUID,
+            contentHash: r.contentHash,
+            metadata: r.metadata,
+          }));
+        const parsed = async (series?: string) =>
+          (await toArray(index.listMetadata(study, series))).map(({ metadataJson, ...rest }) => ({ ...rest, metadata: JSON.parse(metadataJson) as unknown }));
+        // the instance stored without metadata is left out
+        await expect(parsed()).resolves.toEqual(expected(records));
+        await expect(parsed(series)).resolves.toEqual(expected(records.slice(0, 2)));
+        await expect(toArray(index.listMetadata(newUID()))).resolves.toEqual([]);
       });
 
       it('lists a study with many instances completely (paging)', async () => {

@@ -40,6 +40,7 @@ import {
   type InstanceRef,
   type ListOptions,
   type PutInstanceResult,
+  type StoredMetadata,
   type StudySearchHints,
   type StudySummary,
 } from '../../core/archive/ports';
@@ -511,6 +512,32 @@ export class DynamoDbIndex implements ArchiveIndex {
     }
   }
 
+  async *listMetadata(studyInstanceUID: string, seriesInstanceUID?: string): AsyncIterable<StoredMetadata> {
+    if (!isValidUID(studyInstanceUID) || (seriesInstanceUID !== undefined && !isValidUID(seriesInstanceUID))) return;
+    const chunkKeys = (m: InstanceItem) =>
+      Array.from({ length: m.metadataChunks }, (_, i) => itemKeys.side(m.studyInstanceUID, m.seriesInstanceUID, m.sopInstanceUID, 'M', i));
+    for await (const page of this.memberPages(studyInstanceUID, seriesInstanceUID)) {
+      const members = page.filter((m) => m.metadataChunks > 0);
+      for (let i = 0; i < members.length; i += BATCH_GET_MAX) {
+        const batch = members.slice(i, i + BATCH_GET_MAX);
+        // Only the metadata chunks: the record bodies (attributes, layout) are not needed to serve it.
+        const sides = await this.batchGet<SideItem>(batch.flatMap(chunkKeys), true);
+        for (const m of batch) {
+          const parts = chunkKeys(m).map((k) => sides.get(keyString(k))?.data);
+          if (!parts.every((p): p is Uint8Array => p !== undefined)) continue; // deleted under us
+          yield {
+            studyInstanceUID: m.studyInstanceUID,
+            seriesInstanceUID: m.seriesInstanceUID,
+            sopInstanceUID: m.sopInstanceUID,
+            transferSyntaxUID: m.transferSyntaxUID,
+            contentHash: m.contentHash,
+            metadataJson: textFromChunks(parts),
+          };
+        }
+      }
+    }
+  }
+
   private memberPages(study: string, series?: string): AsyncGenerator<InstanceItem[]> {
     return this.queryPages<InstanceItem>({
       TableName: this.tableName,
@@ -521,7 +548,7 @@ export class DynamoDbIndex implements ArchiveIndex {
   }
 
   /** Records from instance items, fetching spilled bodies and (when asked) metadata with BatchGetItem. */
-  private async recordsFromMembers(members: InstanceItem[], withMetadata: boolean | 'json'): Promise<InstanceRecord[]> {
+  private async recordsFromMembers(members: InstanceItem[], withMetadata: boolean): Promise<InstanceRecord[]> {
     const wanted: ItemKey[] = [];
     const sideKeys = (m: InstanceItem, kind: SideItemKind, n: number) =>
       Array.from({ length: n }, (_, i) => itemKeys.side(m.studyInstanceUID, m.seriesInstanceUID, m.sopInstanceUID, kind, i));
@@ -530,13 +557,9 @@ export class DynamoDbIndex implements ArchiveIndex {
       if (withMetadata) wanted.push(...sideKeys(m, 'M', m.metadataChunks));
     }
     const sides = wanted.length ? await this.batchGet<SideItem>(wanted, true) : new Map<string, SideItem>();
-    const collect = (keys: ItemKey[]): Uint8Array[] | undefined => {
-      const parts = keys.map((k) => sides.get(keyString(k))?.data);
-      return parts.length && parts.every((p) => p !== undefined) ? (parts as Uint8Array[]) : undefined;
-    };
     const assemble = <T>(keys: ItemKey[]): T | undefined => {
-      const parts = collect(keys);
-      return parts ? fromChunks<T>(parts) : undefined;
+      const parts = keys.map((k) => sides.get(keyString(k))?.data);
+      return parts.length && parts.every((p) => p !== undefined) ? fromChunks<T>(parts as Uint8Array[]) : undefined;
     };
 
     const records: InstanceRecord[] = [];
@@ -558,10 +581,7 @@ export class DynamoDbIndex implements ArchiveIndex {
         instanceAttributes: body.instanceAttributes,
         layout: body.layout,
       };
-      if (withMetadata === 'json' && m.metadataChunks > 0) {
-        const parts = collect(sideKeys(m, 'M', m.metadataChunks));
-        if (parts) record.metadataJson = textFromChunks(parts);
-      } else if (withMetadata && m.metadataChunks > 0) {
+      if (withMetadata && m.metadataChunks > 0) {
         const metadata = assemble<DicomJsonDataset>(sideKeys(m, 'M', m.metadataChunks));
         if (metadata) record.metadata = metadata;
       }

@@ -15,6 +15,7 @@ import type {
   InstanceRef,
   ListOptions,
   PutInstanceResult,
+  StoredMetadata,
   StudySearchHints,
   StudySummary,
 } from '../../core/archive/ports';
@@ -88,6 +89,7 @@ CREATE UNIQUE INDEX IF NOT EXISTS instances_by_study ON instances (study_uid, se
 
 const RECORD_COLUMNS =
   'sop_uid, study_uid, series_uid, sop_class_uid, transfer_syntax, blob_key, size, content_hash, stored_at, study_attributes, series_attributes, instance_attributes, layout';
+const METADATA_COLUMNS = 'study_uid, series_uid, sop_uid, transfer_syntax, content_hash, metadata';
 
 type Row = Record<string, unknown>;
 
@@ -155,6 +157,15 @@ export class SqliteIndex implements ArchiveIndex {
         `SELECT ${RECORD_COLUMNS}, metadata FROM instances WHERE study_uid = ? AND series_uid = ? AND sop_uid > ?
          ORDER BY sop_uid LIMIT ?`,
       ),
+      // listMetadata pages: only what serving metadata needs (the record's other JSON columns are as large as the metadata)
+      listMetadataPage: db.prepare(
+        `SELECT ${METADATA_COLUMNS} FROM instances WHERE study_uid = ? AND (series_uid, sop_uid) > (?, ?) AND metadata IS NOT NULL
+         ORDER BY series_uid, sop_uid LIMIT ?`,
+      ),
+      listSeriesMetadataPage: db.prepare(
+        `SELECT ${METADATA_COLUMNS} FROM instances WHERE study_uid = ? AND series_uid = ? AND sop_uid > ? AND metadata IS NOT NULL
+         ORDER BY sop_uid LIMIT ?`,
+      ),
       selectStudyForDelete: db.prepare(`SELECT ${RECORD_COLUMNS} FROM instances WHERE study_uid = ? ORDER BY series_uid, sop_uid`),
       selectSeriesForDelete: db.prepare(
         `SELECT ${RECORD_COLUMNS} FROM instances WHERE study_uid = ? AND series_uid = ? ORDER BY sop_uid`,
@@ -215,21 +226,40 @@ export class SqliteIndex implements ArchiveIndex {
     const row = stmt.get(ref.sopInstanceUID) as Row | undefined;
     if (!row || row.study_uid !== ref.studyInstanceUID) return undefined;
     if (ref.seriesInstanceUID !== undefined && row.series_uid !== ref.seriesInstanceUID) return undefined;
-    return toRecord(row, options?.withMetadata === 'json');
+    return toRecord(row);
   }
 
   async *listInstances(studyInstanceUID: string, seriesInstanceUID?: string, options?: ListOptions): AsyncIterable<InstanceRecord> {
     const s = this.s;
+    const [byStudy, bySeries] = options?.withMetadata ? [s.listPageWithMetadata, s.listSeriesPageWithMetadata] : [s.listPage, s.listSeriesPage];
+    for (const rows of this.pages(studyInstanceUID, seriesInstanceUID, byStudy, bySeries)) for (const row of rows) yield toRecord(row);
+  }
+
+  async *listMetadata(studyInstanceUID: string, seriesInstanceUID?: string): AsyncIterable<StoredMetadata> {
+    for (const rows of this.pages(studyInstanceUID, seriesInstanceUID, this.s.listMetadataPage, this.s.listSeriesMetadataPage)) {
+      for (const row of rows) {
+        yield {
+          studyInstanceUID: row.study_uid as string,
+          seriesInstanceUID: row.series_uid as string,
+          sopInstanceUID: row.sop_uid as string,
+          transferSyntaxUID: row.transfer_syntax as string,
+          contentHash: row.content_hash as string,
+          metadataJson: row.metadata as string,
+        };
+      }
+    }
+  }
+
+  /** Keyset pages of a study's (or one series') rows in (series, SOP) order; the statements take (study, lastSeries, lastSop, limit) and (study, series, lastSop, limit). */
+  private *pages(studyInstanceUID: string, seriesInstanceUID: string | undefined, byStudy: StatementSync, bySeries: StatementSync): Generator<Row[]> {
     const limit = this.pageSize;
     let lastSeries = '';
     let lastSop = '';
     for (;;) {
       const rows = (
-        seriesInstanceUID === undefined
-          ? (options?.withMetadata ? s.listPageWithMetadata : s.listPage).all(studyInstanceUID, lastSeries, lastSop, limit)
-          : (options?.withMetadata ? s.listSeriesPageWithMetadata : s.listSeriesPage).all(studyInstanceUID, seriesInstanceUID, lastSop, limit)
+        seriesInstanceUID === undefined ? byStudy.all(studyInstanceUID, lastSeries, lastSop, limit) : bySeries.all(studyInstanceUID, seriesInstanceUID, lastSop, limit)
       ) as Row[];
-      for (const row of rows) yield toRecord(row, options?.withMetadata === 'json');
+      yield rows;
       if (rows.length < limit) return;
       const last = rows[rows.length - 1]!;
       lastSeries = last.series_uid as string;
@@ -405,7 +435,7 @@ function lazyJson(target: object, key: string, text: string): void {
   });
 }
 
-function toRecord(row: Row, metadataAsJson = false): InstanceRecord {
+function toRecord(row: Row): InstanceRecord {
   const record = {
     studyInstanceUID: row.study_uid as string,
     seriesInstanceUID: row.series_uid as string,
@@ -421,9 +451,6 @@ function toRecord(row: Row, metadataAsJson = false): InstanceRecord {
   lazyJson(record, 'seriesAttributes', row.series_attributes as string);
   lazyJson(record, 'instanceAttributes', row.instance_attributes as string);
   lazyJson(record, 'layout', row.layout as string);
-  if (typeof row.metadata === 'string') {
-    if (metadataAsJson) record.metadataJson = row.metadata;
-    else record.metadata = JSON.parse(row.metadata);
-  }
+  if (typeof row.metadata === 'string') record.metadata = JSON.parse(row.metadata);
   return record;
 }

@@ -21,7 +21,7 @@ import {
 } from './retrieve';
 import { deleteResources } from './delete';
 import { frameTranscodeOffers, transcodedFrameParts } from './transcoded';
-import type { InstanceRecord, ListOptions } from './ports';
+import type { InstanceRecord, StoredMetadata } from './ports';
 import { metadataJson } from './metadata';
 import { isValidUID } from '../dicom/uid';
 import { TransferSyntax } from '../dicom/tags';
@@ -154,7 +154,7 @@ async function primed(parts: AsyncGenerator<OutPart>): Promise<AsyncIterable<Out
 const CACHE_INSTANCE = 'private, max-age=3600';
 const CACHE_AGGREGATE = 'private, no-cache';
 
-function entityTag(ctx: ArchiveContext, records: InstanceRecord[], representation: string): string {
+function entityTag(ctx: ArchiveContext, records: ReadonlyArray<Pick<InstanceRecord, 'sopInstanceUID' | 'contentHash'>>, representation: string): string {
   const h = ctx.createHash();
   const enc = new TextEncoder();
   for (const r of records) h.update(enc.encode(`${r.sopInstanceUID}:${r.contentHash};`));
@@ -174,14 +174,22 @@ async function withValidators(rc: RouteContext, etag: string, cacheControl: stri
   return response;
 }
 
-async function allRecords(ctx: ArchiveContext, study: string, series?: string, withMetadata: ListOptions['withMetadata'] = false): Promise<InstanceRecord[]> {
+async function allRecords(ctx: ArchiveContext, study: string, series?: string, withMetadata = false): Promise<InstanceRecord[]> {
   const out: InstanceRecord[] = [];
   for await (const r of ctx.index.listInstances(study, series, { withMetadata })) out.push(r);
   if (out.length === 0) throw new ArchiveError('NOT_FOUND');
   return out;
 }
 
-async function oneRecord(ctx: ArchiveContext, p: Record<string, string>, withMetadata: ListOptions['withMetadata'] = false): Promise<InstanceRecord> {
+/** The stored metadata of a study or series (404 when it has no instances). */
+async function allMetadata(ctx: ArchiveContext, study: string, series?: string): Promise<StoredMetadata[]> {
+  const out: StoredMetadata[] = [];
+  for await (const m of ctx.index.listMetadata(study, series)) out.push(m);
+  if (out.length === 0) throw new ArchiveError('NOT_FOUND');
+  return out;
+}
+
+async function oneRecord(ctx: ArchiveContext, p: Record<string, string>, withMetadata = false): Promise<InstanceRecord> {
   const r = await ctx.index.getInstance({ studyInstanceUID: p.study!, seriesInstanceUID: p.series, sopInstanceUID: p.instance! }, { withMetadata });
   if (!r) throw new ArchiveError('NOT_FOUND');
   return r;
@@ -294,7 +302,7 @@ export function createDicomWebApp(ctx: ArchiveContext, options: DicomWebAppOptio
     return new Response(JSON.stringify(manifest), { status: 200, headers: { 'Content-Type': 'application/json', 'Cache-Control': 'no-store' } });
   };
 
-  const metadata = async (rc: RouteContext, records: InstanceRecord[]): Promise<Response> => {
+  const metadata = async (rc: RouteContext, records: Array<InstanceRecord | StoredMetadata>): Promise<Response> => {
     const chosen = negotiate(acceptOf(rc).header, acceptOf(rc).query, [{ mediaType: JSON_TYPE }, { mediaType: 'application/json' }]);
     if (!chosen) throw new ArchiveError('NOT_ACCEPTABLE', 'metadata is served as application/dicom+json');
     const etag = entityTag(ctx, records, `metadata;${rc.urls.base}`);
@@ -353,9 +361,9 @@ export function createDicomWebApp(ctx: ArchiveContext, options: DicomWebAppOptio
     route('GET', '/studies/{study}', 'wado', 'retrieveStudy', async (rc) => retrieveInstances(rc, await allRecords(ctx, rc.params.study!))),
     route('GET', '/studies/{study}/series/{series}', 'wado', 'retrieveSeries', async (rc) => retrieveInstances(rc, await allRecords(ctx, rc.params.study!, rc.params.series))),
     route('GET', '/studies/{study}/series/{series}/instances/{instance}', 'wado', 'retrieveInstance', async (rc) => retrieveInstances(rc, [await oneRecord(ctx, rc.params)])),
-    route('GET', '/studies/{study}/metadata', 'wado', 'retrieveStudyMetadata', async (rc) => metadata(rc, await allRecords(ctx, rc.params.study!, undefined, 'json'))),
-    route('GET', '/studies/{study}/series/{series}/metadata', 'wado', 'retrieveSeriesMetadata', async (rc) => metadata(rc, await allRecords(ctx, rc.params.study!, rc.params.series, 'json'))),
-    route('GET', '/studies/{study}/series/{series}/instances/{instance}/metadata', 'wado', 'retrieveInstanceMetadata', async (rc) => metadata(rc, [await oneRecord(ctx, rc.params, 'json')])),
+    route('GET', '/studies/{study}/metadata', 'wado', 'retrieveStudyMetadata', async (rc) => metadata(rc, await allMetadata(ctx, rc.params.study!))),
+    route('GET', '/studies/{study}/series/{series}/metadata', 'wado', 'retrieveSeriesMetadata', async (rc) => metadata(rc, await allMetadata(ctx, rc.params.study!, rc.params.series))),
+    route('GET', '/studies/{study}/series/{series}/instances/{instance}/metadata', 'wado', 'retrieveInstanceMetadata', async (rc) => metadata(rc, [await oneRecord(ctx, rc.params, true)])),
     route('GET', '/studies/{study}/series/{series}/instances/{instance}/frames/{frames}', 'wado', 'retrieveInstanceFrames', frames),
     route('GET', '/studies/{study}/series/{series}/instances/{instance}/bulkdata/{path}', 'wado', 'retrieveBulkData', bulk),
     // Not DICOMweb: direct URLs per instance for retrieves too large for one response (core/archive/download.ts).

@@ -5,7 +5,7 @@
  * splices the stored JSON texts and only makes the BulkDataURIs absolute, since
  * those depend on the URL the request came in on.
  */
-import type { InstanceRecord } from './ports';
+import type { InstanceRecord, StoredMetadata } from './ports';
 import type { DicomJsonDataset, DicomJsonElement } from '../dicom/json-model';
 import type { ResourceUrls } from '../dicomweb/urls';
 
@@ -50,18 +50,20 @@ const SERVED_FORM_MARK = `"${AVAILABLE_TRANSFER_SYNTAX}":{"vr":"UI","Value":[`;
  */
 const BULK_DATA_URI_MEMBER = '"BulkDataURI":"';
 
+type MetadataOwner = Pick<InstanceRecord, 'studyInstanceUID' | 'seriesInstanceUID' | 'sopInstanceUID' | 'transferSyntaxUID' | 'metadata'>;
+
 /** The metadata of one instance as served (PS3.18 §10.4.1.1.2, F.2). */
-export function instanceMetadata(r: InstanceRecord, urls: ResourceUrls): DicomJsonDataset {
+export function instanceMetadata(r: MetadataOwner, urls: ResourceUrls): DicomJsonDataset {
   const base = urls.instance(r.studyInstanceUID, r.seriesInstanceUID, r.sopInstanceUID);
-  const stored = r.metadata ?? (r.metadataJson !== undefined ? (JSON.parse(r.metadataJson) as DicomJsonDataset) : {});
-  return absolutizeBulkData(metadataAsServed(stored, r.transferSyntaxUID), base);
+  return absolutizeBulkData(metadataAsServed(r.metadata ?? {}, r.transferSyntaxUID), base);
 }
 
-/** The metadata of one instance as JSON text: the stored text with its BulkDataURIs made absolute, when the record has it in served form. */
-export function instanceMetadataText(r: InstanceRecord, urls: ResourceUrls): string {
-  const text = r.metadataJson;
-  if (text === undefined || !text.includes(SERVED_FORM_MARK)) return JSON.stringify(instanceMetadata(r, urls));
-  const base = urls.instance(r.studyInstanceUID, r.seriesInstanceUID, r.sopInstanceUID);
+/** The metadata of one instance as JSON text: when stored in served form, the stored text with its BulkDataURIs made absolute. */
+export function instanceMetadataText(m: InstanceRecord | StoredMetadata, urls: ResourceUrls): string {
+  if (!('metadataJson' in m)) return JSON.stringify(instanceMetadata(m, urls));
+  const text = m.metadataJson;
+  if (!text.includes(SERVED_FORM_MARK)) return JSON.stringify(instanceMetadata({ ...m, metadata: JSON.parse(text) as DicomJsonDataset }, urls));
+  const base = urls.instance(m.studyInstanceUID, m.seriesInstanceUID, m.sopInstanceUID);
   // split/join, not replaceAll with a string: '$' in a replacement string is a pattern.
   return text.split(BULK_DATA_URI_MEMBER).join(`${BULK_DATA_URI_MEMBER}${JSON.stringify(`${base}/bulkdata/`).slice(1, -1)}`);
 }
@@ -70,7 +72,7 @@ export function instanceMetadataText(r: InstanceRecord, urls: ResourceUrls): str
 const METADATA_CHUNK_CHARS = 64 * 1024;
 
 /** JSON array streamed in ~64 KiB chunks, so a 2,000-instance study never becomes one giant string. */
-export async function* metadataJson(records: Iterable<InstanceRecord> | AsyncIterable<InstanceRecord>, urls: ResourceUrls): AsyncGenerator<Uint8Array> {
+export async function* metadataJson(records: Iterable<InstanceRecord | StoredMetadata> | AsyncIterable<InstanceRecord | StoredMetadata>, urls: ResourceUrls): AsyncGenerator<Uint8Array> {
   const enc = new TextEncoder();
   let pending = '[';
   let first = true;

@@ -150,12 +150,6 @@ export interface InstanceRecord {
    * returned when asked for (`withMetadata: true`), since it is large.
    */
   metadata?: DicomJsonDataset;
-  /**
-   * The same metadata as the index keeps it, JSON text (`withMetadata: 'json'`):
-   * a series' metadata is served by splicing these texts, without parsing
-   * and re-serializing hundreds of data sets per request.
-   */
-  metadataJson?: string;
   layout: InstanceLayout;
 }
 
@@ -202,9 +196,23 @@ export interface InstanceRef {
   sopInstanceUID: string;
 }
 
+/**
+ * One instance's WADO-RS metadata as the index keeps it: the JSON text of
+ * `InstanceRecord.metadata`, with only what serving and validating it needs.
+ * A series' metadata is served by splicing these texts (core/archive/metadata.ts),
+ * without parsing and re-serializing hundreds of data sets per request.
+ */
+export interface StoredMetadata {
+  studyInstanceUID: string;
+  seriesInstanceUID: string;
+  sopInstanceUID: string;
+  transferSyntaxUID: string;
+  contentHash: string;
+  metadataJson: string;
+}
+
 export interface ListOptions {
-  /** Include the WADO-RS metadata: parsed (`true`, in `metadata`) or as its stored JSON text (`'json'`, in `metadataJson`). */
-  withMetadata?: boolean | 'json';
+  withMetadata?: boolean;
 }
 
 /**
@@ -228,6 +236,9 @@ export interface ArchiveIndex {
    * SeriesInstanceUID then SOPInstanceUID.
    */
   listInstances(studyInstanceUID: string, seriesInstanceUID?: string, options?: ListOptions): AsyncIterable<InstanceRecord>;
+
+  /** The stored metadata of the same instances in the same order (instances stored without metadata are left out). */
+  listMetadata(studyInstanceUID: string, seriesInstanceUID?: string): AsyncIterable<StoredMetadata>;
 
   /**
    * Candidate studies for a search, ordered by `studySortKey` descending

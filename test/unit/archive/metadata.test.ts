@@ -4,7 +4,7 @@
  * data set and serializing it gives, whatever the values contain.
  */
 import { instanceMetadata, instanceMetadataText, metadataAsServed, metadataJson } from '../../../functions/core/archive/metadata';
-import type { InstanceRecord } from '../../../functions/core/archive/ports';
+import type { InstanceRecord, StoredMetadata } from '../../../functions/core/archive/ports';
 import type { DicomJsonDataset } from '../../../functions/core/dicom/json-model';
 import { ResourceUrls } from '../../../functions/core/dicomweb/urls';
 
@@ -22,7 +22,12 @@ const stored: DicomJsonDataset = {
   },
 };
 
-function record(metadata: { metadata?: DicomJsonDataset; metadataJson?: string }): InstanceRecord {
+/** What listMetadata gives for an instance whose index entry holds `metadataJson`. */
+function storedText(metadataJson: string): StoredMetadata {
+  return { studyInstanceUID: `${ROOT}.1`, seriesInstanceUID: `${ROOT}.2`, sopInstanceUID: `${ROOT}.3`, transferSyntaxUID: EXPLICIT_LE, contentHash: 'h', metadataJson };
+}
+
+function record(metadata: { metadata?: DicomJsonDataset }): InstanceRecord {
   return {
     studyInstanceUID: `${ROOT}.1`,
     seriesInstanceUID: `${ROOT}.2`,
@@ -53,7 +58,7 @@ describe('served metadata', () => {
   });
 
   it('spliced from the stored text equals the data set built and serialized, BulkDataURIs absolute at every depth', () => {
-    const fromText = instanceMetadataText(record({ metadataJson: JSON.stringify(served) }), urls);
+    const fromText = instanceMetadataText(storedText(JSON.stringify(served)), urls);
     const built = instanceMetadata(record({ metadata: served }), urls);
     expect(fromText).toBe(JSON.stringify(built));
     const parsed = JSON.parse(fromText) as DicomJsonDataset;
@@ -66,12 +71,12 @@ describe('served metadata', () => {
   });
 
   it('serves a record stored before the served form (no 0008,3002) by rebuilding it', () => {
-    const legacy = instanceMetadataText(record({ metadataJson: JSON.stringify(stored) }), urls);
+    const legacy = instanceMetadataText(storedText(JSON.stringify(stored)), urls);
     expect(legacy).toBe(JSON.stringify(instanceMetadata(record({ metadata: served }), urls)));
   });
 
   it('streams a JSON array of every record, in large chunks', async () => {
-    const records = Array.from({ length: 300 }, () => record({ metadataJson: JSON.stringify(served) }));
+    const records = Array.from({ length: 300 }, () => storedText(JSON.stringify(served)));
     const chunks: Uint8Array[] = [];
     for await (const c of metadataJson(records, urls)) chunks.push(c);
     const text = Buffer.concat(chunks).toString('utf8');
