@@ -90,10 +90,12 @@ export async function* zeroPreamble(source: AsyncIterable<Uint8Array>): AsyncGen
       yield chunk;
       continue;
     }
-    const copy = new Uint8Array(chunk);
-    copy.fill(0, 0, Math.min(128 - seen, copy.byteLength));
+    // Zeros for the preamble bytes in this chunk, then the rest as it is: the chunk may be the
+    // whole object (a stored slice read at once), and it is not ours to change or to copy.
+    const n = Math.min(128 - seen, chunk.byteLength);
     seen += chunk.byteLength;
-    yield copy;
+    yield new Uint8Array(n);
+    if (chunk.byteLength > n) yield chunk.subarray(n);
   }
 }
 

@@ -26,6 +26,8 @@ const STALE_UPLOAD_MS = 7 * 24 * 60 * 60 * 1000;
 /** Temporary files older than this at start-up are leftovers of a crash. */
 const STALE_TMP_MS = 60 * 60 * 1000;
 const READ_CHUNK = 256 * 1024;
+/** Objects (or ranges) up to this size are read with one read instead of a stream. */
+const READ_WHOLE = 1024 * 1024;
 /** Bytes gathered before one write while an object streams in (bounds memory per concurrent put). */
 const WRITE_BATCH = 1024 * 1024;
 
@@ -129,6 +131,19 @@ export class FsBlobStore implements BlobStore, DirectUploads {
       await handle.close();
       return (async function* () {})();
     }
+    if (end - start + 1 <= READ_WHOLE) {
+      // A small object (a CT slice) in one read: a study retrieve reads hundreds of them, and a
+      // read stream's machinery per object cost more than the read itself.
+      let bytes: Uint8Array;
+      try {
+        bytes = await readFully(handle, start, end - start + 1);
+      } finally {
+        await handle.close();
+      }
+      return (async function* () {
+        yield bytes;
+      })();
+    }
     // The stream owns the handle from here and closes it on end, error or destroy.
     return handle.createReadStream({ start, end, highWaterMark: READ_CHUNK, autoClose: true });
   }
@@ -136,15 +151,7 @@ export class FsBlobStore implements BlobStore, DirectUploads {
   async getBytes(key: string, range?: ByteRangeRequest): Promise<Uint8Array> {
     const { handle, start, end } = await this.openForRead(key, range);
     try {
-      const length = Math.max(0, end - start + 1);
-      const out = new Uint8Array(length);
-      let at = 0;
-      while (at < length) {
-        const { bytesRead } = await handle.read(out, at, length - at, start + at);
-        if (bytesRead === 0) break; // truncated underneath us: never for immutable objects
-        at += bytesRead;
-      }
-      return at === length ? out : out.subarray(0, at);
+      return await readFully(handle, start, Math.max(0, end - start + 1));
     } finally {
       await handle.close();
     }
@@ -443,6 +450,18 @@ function partLength(u: StagedUpload, partNumber: number): number | undefined {
 /** Errors of a direct upload: UPLOAD_INVALID (the client sent wrong parts), UPLOAD_NOT_FOUND (no such open upload). */
 function uploadError(code: 'UPLOAD_INVALID' | 'UPLOAD_NOT_FOUND', message: string): Error {
   return Object.assign(new Error(message), { code });
+}
+
+/** `length` bytes from `start` (fewer only if the file was truncated underneath us: never for immutable objects). */
+async function readFully(handle: FileHandle, start: number, length: number): Promise<Uint8Array> {
+  const out = new Uint8Array(length);
+  let at = 0;
+  while (at < length) {
+    const { bytesRead } = await handle.read(out, at, length - at, start + at);
+    if (bytesRead === 0) break;
+    at += bytesRead;
+  }
+  return at === length ? out : out.subarray(0, at);
 }
 
 /** Write every byte of `chunks` in order (writev may write less than asked: go on from there). */
