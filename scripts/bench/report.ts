@@ -17,7 +17,9 @@ export const COST_MARKERS = { start: '<!-- bench-cost:start -->', end: '<!-- ben
  */
 export function mergeResults(previous: BenchResults, partial: BenchResults, measured: number[]): BenchResults {
   const fresh = new Set(measured);
-  const rows = [...previous.rows.filter((r) => !fresh.has(r.figure)), ...partial.rows].sort((a, b) => a.figure - b.figure);
+  // A figure run may also measure rows of another figure (3 brings 4b, the C-MOVE): those replace their old selves by id.
+  const remeasured = new Set(partial.rows.map((r) => r.id));
+  const rows = [...previous.rows.filter((r) => !fresh.has(r.figure) && !remeasured.has(r.id)), ...partial.rows].sort((a, b) => a.figure - b.figure);
   const fills = fresh.has(2) ? partial.fills : previous.fills;
   return {
     ...previous,

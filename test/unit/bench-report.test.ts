@@ -106,6 +106,11 @@ describe('bench partial runs', () => {
     expect(merged.rows.map((r) => r.id)).toEqual(['stow-1-rate', 'raw', 'qido-new', 'rss']);
     expect(merged.generatedAt).toBe(previous.generatedAt);
     expect(merged.notes.at(-1)).toMatch(/^Figure\(s\) 2 re-measured on 2026-12-04 09:30 UTC .* others are from 2026-12-03 18:00 UTC/);
+    // A row of another figure measured on the way replaces its old self (by id), nothing doubles.
+    const alsoRss: BenchResults = { ...partial, rows: [...partial.rows, { figure: 5, id: 'rss', name: 'rss again', unit: 'MiB', better: 'lower', ours: { median: 2, min: 2, max: 2, n: 1 } }] };
+    const merged2 = mergeResults(previous, alsoRss, [2]);
+    expect(merged2.rows.map((r) => r.id)).toEqual(['stow-1-rate', 'raw', 'qido-new', 'rss']);
+    expect(merged2.rows.find((r) => r.id === 'rss')?.name).toBe('rss again');
     // Merging again replaces the note instead of piling them up.
     expect(mergeResults(merged, partial, [2]).notes.filter((n) => n.startsWith('Figure(s)'))).toHaveLength(1);
   });
