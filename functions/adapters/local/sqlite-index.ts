@@ -239,9 +239,7 @@ export class SqliteIndex implements ArchiveIndex {
     for (const rows of this.pages(studyInstanceUID, seriesInstanceUID, this.s.listMetadataPage, this.s.listSeriesMetadataPage)) {
       for (const row of rows) {
         yield {
-          studyInstanceUID: row.study_uid as string,
-          seriesInstanceUID: row.series_uid as string,
-          sopInstanceUID: row.sop_uid as string,
+          ...uidsOf(row),
           transferSyntaxUID: row.transfer_syntax as string,
           contentHash: row.content_hash as string,
           metadataJson: row.metadata as string,
@@ -435,11 +433,14 @@ function lazyJson(target: object, key: string, text: string): void {
   });
 }
 
+/** The three UIDs of an instance row. */
+function uidsOf(row: Row): { studyInstanceUID: string; seriesInstanceUID: string; sopInstanceUID: string } {
+  return { studyInstanceUID: row.study_uid as string, seriesInstanceUID: row.series_uid as string, sopInstanceUID: row.sop_uid as string };
+}
+
 function toRecord(row: Row): InstanceRecord {
   const record = {
-    studyInstanceUID: row.study_uid as string,
-    seriesInstanceUID: row.series_uid as string,
-    sopInstanceUID: row.sop_uid as string,
+    ...uidsOf(row),
     sopClassUID: row.sop_class_uid as string,
     transferSyntaxUID: row.transfer_syntax as string,
     blobKey: row.blob_key as string,
