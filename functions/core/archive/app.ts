@@ -23,6 +23,7 @@ import { deleteResources } from './delete';
 import { frameTranscodeOffers, transcodedFrameParts } from './transcoded';
 import type { InstanceRecord, StoredMetadata } from './ports';
 import { metadataJson } from './metadata';
+import { allMetadata, allRecords, oneRecord } from './lookup';
 import { isValidUID } from '../dicom/uid';
 import { TransferSyntax } from '../dicom/tags';
 import { ResourceUrls, requestOrigin } from '../dicomweb/urls';
@@ -172,27 +173,6 @@ async function withValidators(rc: RouteContext, etag: string, cacheControl: stri
   const response = await make();
   for (const [k, v] of Object.entries(headers)) response.headers.set(k, v);
   return response;
-}
-
-async function allRecords(ctx: ArchiveContext, study: string, series?: string, withMetadata = false): Promise<InstanceRecord[]> {
-  const out: InstanceRecord[] = [];
-  for await (const r of ctx.index.listInstances(study, series, { withMetadata })) out.push(r);
-  if (out.length === 0) throw new ArchiveError('NOT_FOUND');
-  return out;
-}
-
-/** The stored metadata of a study or series (404 when it has no instances). */
-async function allMetadata(ctx: ArchiveContext, study: string, series?: string): Promise<StoredMetadata[]> {
-  const out: StoredMetadata[] = [];
-  for await (const m of ctx.index.listMetadata(study, series)) out.push(m);
-  if (out.length === 0) throw new ArchiveError('NOT_FOUND');
-  return out;
-}
-
-async function oneRecord(ctx: ArchiveContext, p: Record<string, string>, withMetadata = false): Promise<InstanceRecord> {
-  const r = await ctx.index.getInstance({ studyInstanceUID: p.study!, seriesInstanceUID: p.series, sopInstanceUID: p.instance! }, { withMetadata });
-  if (!r) throw new ArchiveError('NOT_FOUND');
-  return r;
 }
 
 export function createDicomWebApp(ctx: ArchiveContext, options: DicomWebAppOptions) {

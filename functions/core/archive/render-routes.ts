@@ -18,6 +18,7 @@ import type { ArchiveContext } from './context';
 import { defineRoute, type Route, type RouteContext } from './app';
 import { ArchiveError } from './errors';
 import { derivedObjectKey } from './keys';
+import { allRecords, oneRecord } from './lookup';
 import type { InstanceRecord } from './ports';
 import type { OutPart } from './retrieve';
 import { instanceDescription, rangeReader, storedFrame, type StoredFrame } from './stored-frames';
@@ -97,18 +98,6 @@ async function cached(rc: RouteContext, etag: string, aggregate: boolean, make: 
   return response;
 }
 
-async function listRecords(ctx: ArchiveContext, study: string, series?: string): Promise<InstanceRecord[]> {
-  const out: InstanceRecord[] = [];
-  for await (const r of ctx.index.listInstances(study, series, { withMetadata: true })) out.push(r);
-  if (out.length === 0) throw new ArchiveError('NOT_FOUND');
-  return out;
-}
-
-async function oneRecord(ctx: ArchiveContext, p: Record<string, string>): Promise<InstanceRecord> {
-  const r = await ctx.index.getInstance({ studyInstanceUID: p.study!, seriesInstanceUID: p.series, sopInstanceUID: p.instance! }, { withMetadata: true });
-  if (!r) throw new ArchiveError('NOT_FOUND');
-  return r;
-}
 
 function isImage(r: InstanceRecord): boolean {
   const p = r.layout.pixelData;
@@ -176,7 +165,7 @@ export function createRenderRoutes(ctx: ArchiveContext, options: RenderRoutesOpt
   const renderedAggregate = async (rc: RouteContext): Promise<Response> => {
     const params = renderParameters(rc.url);
     const media = chooseMedia(rc, 'either');
-    const records = displayOrder((await listRecords(ctx, rc.params.study!, rc.params.series)).filter(isImage));
+    const records = displayOrder((await allRecords(ctx, rc.params.study!, rc.params.series, true)).filter(isImage));
     if (records.length === 0) throw new ArchiveError('NOT_ACCEPTABLE', 'none of the instances is an image');
     if (records.length > MAX_RENDERED_PARTS) throw new ArchiveError('RESPONSE_TOO_LARGE', `at most ${MAX_RENDERED_PARTS} instances are rendered in one answer: render series or instances`);
     const render: RenderOptions = { ...params, mediaType: media.mediaType };
@@ -199,7 +188,7 @@ export function createRenderRoutes(ctx: ArchiveContext, options: RenderRoutesOpt
   const renderedInstance = async (rc: RouteContext): Promise<Response> => {
     const params = renderParameters(rc.url);
     const media = chooseMedia(rc, 'either');
-    const record = await oneRecord(ctx, rc.params);
+    const record = await oneRecord(ctx, rc.params, true);
     const render: RenderOptions = { ...params, mediaType: media.mediaType };
     return cached(rc, etagOf(ctx, [record], `rendered;${media.mediaType};${media.multipart};${rc.url.search}`), false, async () => {
       const bytes = await renderedFrame(record, 1, render);
@@ -212,7 +201,7 @@ export function createRenderRoutes(ctx: ArchiveContext, options: RenderRoutesOpt
     const list = parseFrames(rc.params.frames!);
     const params = renderParameters(rc.url);
     const media = chooseMedia(rc, list.length > 1 ? 'yes' : 'either');
-    const record = await oneRecord(ctx, rc.params);
+    const record = await oneRecord(ctx, rc.params, true);
     const frames = record.layout.pixelData?.frames.length ?? 0;
     for (const n of list) if (n > frames) throw new ArchiveError('FRAME_OUT_OF_RANGE');
     const render: RenderOptions = { ...params, mediaType: media.mediaType };
@@ -241,7 +230,7 @@ export function createRenderRoutes(ctx: ArchiveContext, options: RenderRoutesOpt
     let record: InstanceRecord;
     let frame: number;
     if (rc.params.instance) {
-      record = await oneRecord(ctx, rc.params);
+      record = await oneRecord(ctx, rc.params, true);
       const frames = record.layout.pixelData?.frames.length ?? 0;
       if (rc.params.frames) {
         const list = parseFrames(rc.params.frames);
@@ -252,7 +241,7 @@ export function createRenderRoutes(ctx: ArchiveContext, options: RenderRoutesOpt
         frame = Math.floor((Math.max(frames, 1) - 1) / 2) + 1;
       }
     } else {
-      ({ record, frame } = representativeFrame(await listRecords(ctx, rc.params.study!, rc.params.series)));
+      ({ record, frame } = representativeFrame(await allRecords(ctx, rc.params.study!, rc.params.series, true)));
     }
     const render: RenderOptions = { viewport: { vw: thumbnailSize, vh: thumbnailSize }, ...params, mediaType: media.mediaType };
     const cacheable = params.window === undefined && params.viewport === undefined && params.quality === undefined;

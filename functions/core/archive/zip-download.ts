@@ -21,6 +21,7 @@
 import type { ArchiveContext } from './context';
 import { defineRoute, type Route, type RouteContext } from './app';
 import { ArchiveError } from './errors';
+import { allRecords } from './lookup';
 import type { InstanceRecord } from './ports';
 import { crc32Update, toReadableStream, zeroPreamble } from '../bytes';
 import type { DicomJsonDataset, DicomJsonElement } from '../dicom/json-model';
@@ -362,9 +363,7 @@ export function createZipDownloadRoutes(ctx: ArchiveContext, options: ZipDownloa
     const flag = rc.url.searchParams.get('dicomdir');
     if (flag !== null && !['true', 'false'].includes(flag)) throw new ArchiveError('INVALID_QUERY', 'dicomdir must be true or false');
     const dicomdir = flag === 'true';
-    const records: InstanceRecord[] = [];
-    for await (const r of ctx.index.listInstances(rc.params.study!, rc.params.series)) records.push(r);
-    if (records.length === 0) throw new ArchiveError('NOT_FOUND');
+    const records = await allRecords(ctx, rc.params.study!, rc.params.series);
     const total = records.reduce((n, r) => n + r.size, 0);
     if (options.maxInlineBytes !== undefined && total > options.maxInlineBytes) {
       const base = rc.params.series ? rc.urls.series(rc.params.study!, rc.params.series) : rc.urls.study(rc.params.study!);
