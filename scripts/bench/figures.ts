@@ -313,7 +313,6 @@ function execTool(cmd: string, args: string[], env: Record<string, string> = {})
 /** A C-MOVE destination writing what it receives into `dir` (counted after each move, then emptied). */
 async function startStorescp(aet: string, dir: string): Promise<{ port: number; stop: () => Promise<void> }> {
   const port = await freePort();
-  const { spawn } = await import('node:child_process');
   // TCP_NODELAY=1: dcmtk leaves Nagle on otherwise, and every C-STORE then waits for a delayed ACK (~40 ms).
   const child = spawn('storescp', ['-aet', aet, '-od', dir, String(port)], { stdio: 'ignore', env: { ...process.env, TCP_NODELAY: '1' } });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
