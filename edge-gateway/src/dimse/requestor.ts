@@ -60,7 +60,6 @@ export async function connectDimse(options: ConnectDimseOptions): Promise<DimseA
     }
     s.once('error', onError);
   });
-  coalesceWrites(socket);
   const association = new Association({
     socket,
     role: 'requestor',
@@ -70,6 +69,7 @@ export async function connectDimse(options: ConnectDimseOptions): Promise<DimseA
     services: options.services ?? {},
     logger: options.logger ?? silentDimseLogger,
     hooks: options.hooks,
+    coalesceWrites: true,
   });
   await association.requestAssociation({
     type: PduType.AssociateRQ,
@@ -94,33 +94,5 @@ function plainConnectOptions(host: string, port: number): net.NetConnectOpts {
   return o;
 }
 
-/** Bytes of PDUs a plain TCP socket gathers before a write has to wait for 'drain' (see coalesceWrites). */
+/** Bytes of PDUs a plain TCP socket gathers before a write has to wait for 'drain' (see AssociationOptions.coalesceWrites). */
 const WRITE_BATCH_BYTES = 256 * 1024;
-
-/**
- * Gather the writes of one turn of the event loop into one system call.
- * The association writes each P-DATA-TF PDU on its own, sized to the peer's
- * maximum (16 KiB for dcmtk's default): with TCP_NODELAY each is a write
- * and a segment of its own, and on loopback those system calls (and the
- * peer's wake-ups) were the largest CPU cost of a C-MOVE. Corking on the
- * first write and uncorking on the next tick sends everything written in
- * between in one writev (up to the socket's high-water mark, after which
- * the association waits for 'drain' as before). Order, framing and
- * backpressure are unchanged; `end()` uncorks, so an A-ABORT still goes out.
- */
-function coalesceWrites(socket: net.Socket): void {
-  const write = socket.write.bind(socket) as (...args: unknown[]) => boolean;
-  let corked = false;
-  const flush = () => {
-    corked = false;
-    if (!socket.destroyed) socket.uncork();
-  };
-  socket.write = ((...args: unknown[]) => {
-    if (!corked && !socket.destroyed) {
-      corked = true;
-      socket.cork();
-      process.nextTick(flush);
-    }
-    return write(...args);
-  }) as typeof socket.write;
-}
