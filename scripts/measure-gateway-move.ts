@@ -8,7 +8,7 @@
  * `storescp` (TCP_NODELAY=1 on both tools). Prints each run's seconds, the
  * gateway's RSS growth, and the medians.
  *
- *   npx tsx scripts/measure-gateway-move.ts [--runs 3] [--count 600] [--orthanc] [--prefetch N]
+ *   npx tsx scripts/measure-gateway-move.ts [--runs 3] [--count 600] [--orthanc]
  *
  * --cpu-prof FILE writes a V8 CPU profile of this process (the gateway)
  * covering the moves only; BENCH_CPU_PROF=DIR profiles the archive child.
@@ -22,7 +22,7 @@ import { parseArgs } from 'node:util';
 import { embeddedGatewayConfig, startGateway } from '../edge-gateway/src/gateway';
 import { silentLogger } from '../edge-gateway/src/ops/logger';
 import { ensureDataset, FULL_SIZES } from './bench/dataset';
-import { stowFiles } from './bench/http-ops';
+import { stowFiles, timed } from './bench/http-ops';
 import { ensureOrthancInstalled, startOrthancPeer } from './bench/orthanc-peer';
 import { bundleArchiveChild, readMemory, resetPeakRss, startArchiveProcess } from './bench/processes';
 import { freePort } from '../test/helpers/wait';
@@ -38,11 +38,6 @@ function exec(cmd: string, args: string[], env: Record<string, string> = {}): Pr
   });
 }
 
-async function seconds(fn: () => Promise<unknown>): Promise<number> {
-  const t = performance.now();
-  await fn();
-  return (performance.now() - t) / 1000;
-}
 
 /** utime + stime of a process (/proc/PID/stat, clock ticks of 10 ms): where the CPU of a run went. */
 function cpuSeconds(pid: number | undefined): number {
@@ -60,7 +55,6 @@ async function main(): Promise<void> {
       runs: { type: 'string', default: '3' },
       count: { type: 'string', default: '600' },
       orthanc: { type: 'boolean', default: false },
-      prefetch: { type: 'string' },
       'cpu-prof': { type: 'string' },
     },
   });
@@ -103,7 +97,7 @@ async function main(): Promise<void> {
       await orthanc.addModality('scu', { aet: 'BENCHSCU', host: '127.0.0.1', port: 104 });
     }
     const movescu = (aec: string, port: number) =>
-      seconds(() =>
+      timed(() =>
         exec('movescu', ['-S', '-aet', 'BENCHSCU', '-aec', aec, '-aem', 'BENCHDEST', '-k', '0008,0052=STUDY', '-k', `0020,000D=${dataset.ct.studyInstanceUID}`, '127.0.0.1', String(port)], {
           TCP_NODELAY: '1',
         }),

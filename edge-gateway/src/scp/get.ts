@@ -16,10 +16,6 @@ import { modelOfAbstractSyntax, planOrFail, runSubOperations } from './retrieve-
 export interface GetServiceOptions {
   client: DicomWebClient;
   logger?: DimseLogger;
-  /** Instances downloaded ahead of the one being sent when fetched one by one (default 2). */
-  prefetch?: number;
-  /** Bytes downloaded ahead of the C-STORE being sent (default 4 MiB; retrieve-sub-operations.ts). */
-  readAheadBytes?: number;
 }
 
 export function createGetService(options: GetServiceOptions): NonNullable<DimseServices['get']> {
@@ -37,8 +33,6 @@ export function createGetService(options: GetServiceOptions): NonNullable<DimseS
       cancelled,
       logger,
       wholeSeries: planned.wholeSeries,
-      prefetch: options.prefetch,
-      readAheadBytes: options.readAheadBytes,
     });
     logger.info('c-get done', { status: result.status, completed: result.counts.completed, failed: result.counts.failed, warning: result.counts.warning });
     return result;

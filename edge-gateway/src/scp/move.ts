@@ -32,10 +32,6 @@ export interface MoveServiceOptions {
   maxPduLength?: number;
   timeouts?: ConnectDimseOptions['timeouts'];
   logger?: DimseLogger;
-  /** Instances downloaded ahead of the one being sent when fetched one by one (default 2). */
-  prefetch?: number;
-  /** Bytes downloaded ahead of the C-STORE being sent (default 4 MiB; retrieve-sub-operations.ts). */
-  readAheadBytes?: number;
   /** For tests: how to open the association. */
   connect?: (options: ConnectDimseOptions) => Promise<DimseAssociation>;
 }
@@ -96,8 +92,6 @@ export function createMoveService(options: MoveServiceOptions): NonNullable<Dims
         cancelled,
         logger,
         wholeSeries: planned.wholeSeries,
-        prefetch: options.prefetch,
-        readAheadBytes: options.readAheadBytes,
       });
       logger.info('c-move done', { status: result.status, completed: result.counts.completed, failed: result.counts.failed, warning: result.counts.warning });
       return result;
