@@ -32,6 +32,7 @@ import type { Metrics } from '../ops/metrics';
 import { silentLogger, type Logger } from '../ops/logger';
 import { MinHeap } from './heap';
 import { DirSyncer, fsyncDir, isErrno, processAlive, renameDurable, writeFileAtomic } from './fs-durable';
+import { mapLimit } from '../map-limit';
 
 export type SpoolState = 'queued' | 'inflight' | 'done' | 'quarantine';
 
@@ -355,11 +356,7 @@ export class Spool {
           const min = cfg.minFreeBytes ?? 0;
           if (min > 0 && (await spool.freeBytes()) < min / 2) throw new SpoolError('SPOOL_FULL', 'the spool file system is running out of space');
         }
-        let off = 0;
-        while (off < chunk.byteLength) {
-          const { bytesWritten } = await fileHandle.write(chunk, off, chunk.byteLength - off);
-          off += bytesWritten;
-        }
+        await writeAll(fileHandle, chunk, size);
         spool.writtenSinceFree += chunk.byteLength;
         // The CRC lets recovery tell a whole file from a torn one (see commit); zlib's runs at GB/s.
         crc = zlib.crc32(chunk, crc);
@@ -583,7 +580,7 @@ export class Spool {
       delete next.uploadStatusUrl;
       await writeFileAtomic(path.join(entry, RECORD), JSON.stringify(next), this.config.fsync);
       try {
-        await renameDurable(entry, this.entry('queued', id), this.config.fsync);
+        await fsp.rename(entry, this.entry('queued', id));
       } catch (e) {
         if (isErrno(e, 'ENOENT')) continue; // someone else moved it
         throw e;
@@ -592,6 +589,8 @@ export class Spool {
       if (this.owner) this.addQueued(next);
       else this.bySop.set(next.sopInstanceUID, { id, state: 'queued' });
     }
+    // One directory sync for all the renames: durable when this returns, as one renameDurable per entry was.
+    if (moved.length > 0) await fsyncDir(path.join(this.dir, 'queued'), this.config.fsync);
     return moved;
   }
 
@@ -773,12 +772,7 @@ export class Spool {
     };
     // quarantine/ is the operator's: nothing to recover there.
     for (const state of ['queued', 'inflight', 'done'] as const) {
-      const ids = await listDir(path.join(this.dir, state));
-      let next = 0;
-      const worker = async () => {
-        while (next < ids.length) await visit(state, ids[next++]!);
-      };
-      await Promise.all(Array.from({ length: Math.min(32, ids.length) }, worker));
+      await mapLimit(await listDir(path.join(this.dir, state)), 32, (id) => visit(state, id));
     }
     if (counts.recovered || counts.committed) await fsyncDir(path.join(this.dir, 'queued'), this.config.fsync);
     if (counts.recovered || counts.committed || counts.deleted || counts.quarantine) this.log.info('spool: recovered after restart', counts);
@@ -838,9 +832,10 @@ function safeCount(dir: string): number {
   return safeList(dir).filter((n) => !n.startsWith('.')).length;
 }
 
-async function writeAll(handle: fsp.FileHandle, bytes: Uint8Array): Promise<void> {
+/** Write all of `bytes` at file offset `position` (a write may take fewer bytes than asked). */
+async function writeAll(handle: fsp.FileHandle, bytes: Uint8Array, position = 0): Promise<void> {
   let off = 0;
-  while (off < bytes.byteLength) off += (await handle.write(bytes, off, bytes.byteLength - off, off)).bytesWritten;
+  while (off < bytes.byteLength) off += (await handle.write(bytes, off, bytes.byteLength - off, position + off)).bytesWritten;
 }
 
 function stripUndefined<T extends object>(o: T): T {

@@ -13,6 +13,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { httpRequest, type HttpResponse } from './http-request';
 import { classifyHttpError, describeHttpError, type UploadOutcome } from './outcome';
 import type { TransferContext } from './stow';
+import { mapLimit } from '../map-limit';
 
 export interface LargeObjectOptions {
   /** Parallel part PUTs (default 4). */
@@ -68,23 +69,6 @@ function expectOk(res: HttpResponse, what: string, ok: number[]): void {
   if (ok.includes(res.status)) return;
   const o = classifyHttpError(res.status, res.headers, res.body);
   throw new Stop(o.kind === 'reject' ? { kind: 'reject', reason: `${what}: ${o.reason}` } : o);
-}
-
-async function mapLimit<T>(items: T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  let failed: unknown;
-  const worker = async () => {
-    while (next < items.length && failed === undefined) {
-      const item = items[next++]!;
-      try {
-        await fn(item);
-      } catch (e) {
-        failed ??= e;
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  if (failed !== undefined) throw failed;
 }
 
 function verdict(doc: UploadDoc): UploadOutcome | undefined {
