@@ -221,8 +221,9 @@ export function createRenderRoutes(ctx: ArchiveContext, options: RenderRoutesOpt
 
   /**
    * A thumbnail: the representative frame fitted into `thumbnailSize` (or the
-   * request's viewport). Default-size thumbnails without other parameters are
-   * cached as derived objects; others are rendered each time.
+   * request's viewport). Default-size thumbnails without other parameters
+   * (a viewport of exactly the default size counts as none) are cached as
+   * derived objects; others are rendered each time.
    */
   const thumbnail = async (rc: RouteContext): Promise<Response> => {
     const params = renderParameters(rc.url);
@@ -244,7 +245,10 @@ export function createRenderRoutes(ctx: ArchiveContext, options: RenderRoutesOpt
       ({ record, frame } = representativeFrame(await allRecords(ctx, rc.params.study!, rc.params.series, true)));
     }
     const render: RenderOptions = { viewport: { vw: thumbnailSize, vh: thumbnailSize }, ...params, mediaType: media.mediaType };
-    const cacheable = params.window === undefined && params.viewport === undefined && params.quality === undefined;
+    // The default thumbnail, asked for with or without its size spelled out (the web UI sends viewport=128,128).
+    const v = params.viewport;
+    const defaultSize = v === undefined || (v.vw === thumbnailSize && v.vh === thumbnailSize && v.sx === undefined);
+    const cacheable = params.window === undefined && defaultSize && params.quality === undefined;
     return cached(rc, etagOf(ctx, [record], `thumbnail;${frame};${media.mediaType};${rc.url.search}`), !rc.params.instance, async () => {
       const key = derivedObjectKey(record.studyInstanceUID, record.seriesInstanceUID, record.sopInstanceUID, record.contentHash, `thumbnail-f${frame}-${thumbnailSize}.${EXTENSION[media.mediaType]}`);
       if (cacheable) {
