@@ -146,11 +146,12 @@ describe('thumbnails', () => {
     const after: string[] = [];
     for await (const k of archive.ctx.blobs.list(derivedPrefix(study))) after.push(k);
     expect(after).toHaveLength(3); // 2 PNG + 1 JPEG
-    // The default size spelled out (as the web UI asks) is the cached thumbnail: same bytes, nothing new stored.
+    // The default size spelled out (as the web UI asks) is the default thumbnail: the same bytes, and cached.
     expect(Buffer.compare((await get(`${instanceUrl(2)}/thumbnail?viewport=128,128`, 'image/png')).body, middle.body)).toBe(0);
+    await get(`${instanceUrl(3)}/thumbnail?viewport=128,128`, 'image/png');
     const spelled: string[] = [];
     for await (const k of archive.ctx.blobs.list(derivedPrefix(study))) spelled.push(k);
-    expect(spelled).toHaveLength(3);
+    expect(spelled).toHaveLength(4);
   });
 
   test('a multi-frame thumbnail shows its middle frame; frame thumbnails exist too', async () => {
