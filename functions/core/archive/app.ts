@@ -123,18 +123,18 @@ function requireUIDs(params: Record<string, string>): void {
   }
 }
 
-function acceptOf(rc: RouteContext): { header?: string; query?: string[] } {
+export function acceptOf(rc: RouteContext): { header?: string; query?: string[] } {
   const q = rc.url.searchParams.getAll('accept');
   return { header: rc.request.headers.get('accept') ?? undefined, query: q.length ? q : undefined };
 }
 
-function multipartResponse(type: string, parts: AsyncIterable<OutPart>, extra: Record<string, string> = {}): Response {
+export function multipartResponse(type: string, parts: AsyncIterable<OutPart>, extra: Record<string, string> = {}): Response {
   const out = writeMultipart(parts);
   return new Response(out.stream, { status: 200, headers: { 'Content-Type': out.contentType(type), ...extra } });
 }
 
 /** Pull the first part before answering, so an error (404/406) becomes a status, not a broken 200. */
-async function primed(parts: AsyncGenerator<OutPart>): Promise<AsyncIterable<OutPart>> {
+export async function primed(parts: AsyncGenerator<OutPart>): Promise<AsyncIterable<OutPart>> {
   const first = await parts.next();
   return (async function* () {
     if (first.done) return;
@@ -152,10 +152,10 @@ async function primed(parts: AsyncGenerator<OutPart>): Promise<AsyncIterable<Out
  * study/series resources grow as instances arrive, so clients revalidate
  * (`no-cache`) and get 304 when nothing changed.
  */
-const CACHE_INSTANCE = 'private, max-age=3600';
-const CACHE_AGGREGATE = 'private, no-cache';
+export const CACHE_INSTANCE = 'private, max-age=3600';
+export const CACHE_AGGREGATE = 'private, no-cache';
 
-function entityTag(ctx: ArchiveContext, records: ReadonlyArray<Pick<InstanceRecord, 'sopInstanceUID' | 'contentHash'>>, representation: string): string {
+export function entityTag(ctx: ArchiveContext, records: ReadonlyArray<Pick<InstanceRecord, 'sopInstanceUID' | 'contentHash'>>, representation: string): string {
   const h = ctx.createHash();
   const enc = new TextEncoder();
   for (const r of records) h.update(enc.encode(`${r.sopInstanceUID}:${r.contentHash};`));
@@ -164,7 +164,7 @@ function entityTag(ctx: ArchiveContext, records: ReadonlyArray<Pick<InstanceReco
 }
 
 /** 304 when If-None-Match names the current tag (RFC 9110 §13.1.2); otherwise the response with its validators. */
-async function withValidators(rc: RouteContext, etag: string, cacheControl: string, make: () => Promise<Response>): Promise<Response> {
+export async function withValidators(rc: RouteContext, etag: string, cacheControl: string, make: () => Promise<Response>): Promise<Response> {
   const headers = { ETag: etag, 'Cache-Control': cacheControl, Vary: 'Accept' };
   const inm = rc.request.headers.get('if-none-match');
   if (inm && (inm.trim() === '*' || inm.split(',').some((t) => t.trim().replace(/^W\//, '') === etag))) {

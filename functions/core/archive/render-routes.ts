@@ -15,7 +15,7 @@
  * docs/storage-layout.md), made lazily on the first request.
  */
 import type { ArchiveContext } from './context';
-import { defineRoute, type Route, type RouteContext } from './app';
+import { acceptOf, CACHE_AGGREGATE, CACHE_INSTANCE, defineRoute, entityTag, multipartResponse, primed, withValidators, type Route, type RouteContext } from './app';
 import { ArchiveError } from './errors';
 import { derivedObjectKey } from './keys';
 import { allRecords, oneRecord } from './lookup';
@@ -23,7 +23,6 @@ import type { InstanceRecord } from './ports';
 import type { OutPart } from './retrieve';
 import { instanceDescription, rangeReader, storedFrame, type StoredFrame } from './stored-frames';
 import { negotiate, type Offer } from '../dicomweb/accept';
-import { writeMultipart } from '../dicomweb/multipart';
 export { instanceDescription, rangeReader, storedFrame, type StoredFrame } from './stored-frames';
 import {
   parseQuality,
@@ -64,11 +63,6 @@ export function renderParameters(url: URL): Omit<RenderOptions, 'mediaType'> {
   return out;
 }
 
-function acceptOf(rc: RouteContext): { header?: string; query?: string[] } {
-  const q = rc.url.searchParams.getAll('accept');
-  return { header: rc.request.headers.get('accept') ?? undefined, query: q.length ? q : undefined };
-}
-
 /** Accept negotiation for a rendered resource: image/jpeg first (*\/* → JPEG), single images or multipart/related of them. */
 function chooseMedia(rc: RouteContext, multipart: 'no' | 'yes' | 'either'): { mediaType: RenderedMediaType; multipart: boolean } {
   const offers: Offer[] = [];
@@ -80,22 +74,9 @@ function chooseMedia(rc: RouteContext, multipart: 'no' | 'yes' | 'either'): { me
   return { mediaType: (multi ? chosen.type ?? 'image/jpeg' : chosen.mediaType) as RenderedMediaType, multipart: multi };
 }
 
-function etagOf(ctx: ArchiveContext, records: InstanceRecord[], representation: string): string {
-  const h = ctx.createHash();
-  const enc = new TextEncoder();
-  for (const r of records) h.update(enc.encode(`${r.sopInstanceUID}:${r.contentHash};`));
-  h.update(enc.encode(representation));
-  return `"${h.digest().slice(0, 32)}"`;
-}
-
-/** 304 when If-None-Match names the tag (RFC 9110 §13.1.2); `private`: images carry PHI. */
-async function cached(rc: RouteContext, etag: string, aggregate: boolean, make: () => Promise<Response>): Promise<Response> {
-  const headers = { ETag: etag, 'Cache-Control': aggregate ? 'private, no-cache' : 'private, max-age=3600', Vary: 'Accept' };
-  const inm = rc.request.headers.get('if-none-match');
-  if (inm && (inm.trim() === '*' || inm.split(',').some((t) => t.trim().replace(/^W\//, '') === etag))) return new Response(null, { status: 304, headers });
-  const response = await make();
-  for (const [k, v] of Object.entries(headers)) response.headers.set(k, v);
-  return response;
+/** 304 when If-None-Match names the tag; `private`: images carry PHI (app.ts withValidators). */
+function cached(rc: RouteContext, etag: string, aggregate: boolean, make: () => Promise<Response>): Promise<Response> {
+  return withValidators(rc, etag, aggregate ? CACHE_AGGREGATE : CACHE_INSTANCE, make);
 }
 
 
@@ -146,18 +127,8 @@ export function createRenderRoutes(ctx: ArchiveContext, options: RenderRoutesOpt
   const imageResponse = (bytes: Uint8Array, mediaType: string, location?: string) =>
     new Response(bytes as Uint8Array<ArrayBuffer>, { status: 200, headers: { 'Content-Type': mediaType, ...(location ? { 'Content-Location': location } : {}) } });
 
-  const multipartImages = async (mediaType: RenderedMediaType, parts: AsyncGenerator<OutPart>): Promise<Response> => {
-    // Render the first part before answering, so a 406/404 is a status, not a broken 200.
-    const first = await parts.next();
-    const out = writeMultipart(
-      (async function* () {
-        if (first.done) return;
-        yield first.value;
-        yield* parts;
-      })(),
-    );
-    return new Response(out.stream, { status: 200, headers: { 'Content-Type': out.contentType(mediaType) } });
-  };
+  // Render the first part before answering, so a 406/404 is a status, not a broken 200.
+  const multipartImages = async (mediaType: RenderedMediaType, parts: AsyncGenerator<OutPart>): Promise<Response> => multipartResponse(mediaType, await primed(parts));
 
   const renderedFrame = async (r: InstanceRecord, n: number, render: RenderOptions) => renderStoredFrame(await storedFrame(ctx, r, n), render);
 
@@ -169,7 +140,7 @@ export function createRenderRoutes(ctx: ArchiveContext, options: RenderRoutesOpt
     if (records.length === 0) throw new ArchiveError('NOT_ACCEPTABLE', 'none of the instances is an image');
     if (records.length > MAX_RENDERED_PARTS) throw new ArchiveError('RESPONSE_TOO_LARGE', `at most ${MAX_RENDERED_PARTS} instances are rendered in one answer: render series or instances`);
     const render: RenderOptions = { ...params, mediaType: media.mediaType };
-    return cached(rc, etagOf(ctx, records, `rendered;${media.mediaType};${rc.url.search}`), true, async () => {
+    return cached(rc, entityTag(ctx, records, `rendered;${media.mediaType};${rc.url.search}`), true, async () => {
       if (!media.multipart) {
         // A single image was asked for: the first one (PS3.18 §8.7.4 allows a single-part answer).
         return imageResponse(await renderedFrame(records[0]!, 1, render), media.mediaType);
@@ -190,7 +161,7 @@ export function createRenderRoutes(ctx: ArchiveContext, options: RenderRoutesOpt
     const media = chooseMedia(rc, 'either');
     const record = await oneRecord(ctx, rc.params, true);
     const render: RenderOptions = { ...params, mediaType: media.mediaType };
-    return cached(rc, etagOf(ctx, [record], `rendered;${media.mediaType};${media.multipart};${rc.url.search}`), false, async () => {
+    return cached(rc, entityTag(ctx, [record], `rendered;${media.mediaType};${media.multipart};${rc.url.search}`), false, async () => {
       const bytes = await renderedFrame(record, 1, render);
       if (!media.multipart) return imageResponse(bytes, media.mediaType);
       return multipartImages(media.mediaType, (async function* () { yield { contentType: media.mediaType, body: bytes }; })());
@@ -205,7 +176,7 @@ export function createRenderRoutes(ctx: ArchiveContext, options: RenderRoutesOpt
     const frames = record.layout.pixelData?.frames.length ?? 0;
     for (const n of list) if (n > frames) throw new ArchiveError('FRAME_OUT_OF_RANGE');
     const render: RenderOptions = { ...params, mediaType: media.mediaType };
-    return cached(rc, etagOf(ctx, [record], `frames-rendered;${list.join(',')};${media.mediaType};${media.multipart};${rc.url.search}`), false, async () => {
+    return cached(rc, entityTag(ctx, [record], `frames-rendered;${list.join(',')};${media.mediaType};${media.multipart};${rc.url.search}`), false, async () => {
       if (!media.multipart) return imageResponse(await renderedFrame(record, list[0]!, render), media.mediaType);
       const read = rangeReader(ctx, record);
       const description = await instanceDescription(ctx, record, read);
@@ -249,7 +220,7 @@ export function createRenderRoutes(ctx: ArchiveContext, options: RenderRoutesOpt
     const v = params.viewport;
     const defaultSize = v === undefined || (v.vw === thumbnailSize && v.vh === thumbnailSize && v.sx === undefined);
     const cacheable = params.window === undefined && defaultSize && params.quality === undefined;
-    return cached(rc, etagOf(ctx, [record], `thumbnail;${frame};${media.mediaType};${rc.url.search}`), !rc.params.instance, async () => {
+    return cached(rc, entityTag(ctx, [record], `thumbnail;${frame};${media.mediaType};${rc.url.search}`), !rc.params.instance, async () => {
       const key = derivedObjectKey(record.studyInstanceUID, record.seriesInstanceUID, record.sopInstanceUID, record.contentHash, `thumbnail-f${frame}-${thumbnailSize}.${EXTENSION[media.mediaType]}`);
       if (cacheable) {
         const hit = await ctx.blobs.getBytes(key).catch((error: unknown) => {

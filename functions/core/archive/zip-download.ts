@@ -19,7 +19,7 @@
  * (PS3.3 F.3.2.1).
  */
 import type { ArchiveContext } from './context';
-import { defineRoute, type Route, type RouteContext } from './app';
+import { acceptOf, defineRoute, type Route, type RouteContext } from './app';
 import { ArchiveError } from './errors';
 import { allRecords } from './lookup';
 import type { InstanceRecord } from './ports';
@@ -357,8 +357,8 @@ export function buildDicomdir(layout: FileSetLayout, fileSetUID: string): Uint8A
 
 export function createZipDownloadRoutes(ctx: ArchiveContext, options: ZipDownloadOptions = {}): Route[] {
   const archive = async (rc: RouteContext): Promise<Response> => {
-    const q = rc.url.searchParams.getAll('accept');
-    const chosen = negotiate(rc.request.headers.get('accept') ?? undefined, q.length ? q : undefined, [{ mediaType: 'application/zip' }]);
+    const accept = acceptOf(rc);
+    const chosen = negotiate(accept.header, accept.query, [{ mediaType: 'application/zip' }]);
     if (!chosen) throw new ArchiveError('NOT_ACCEPTABLE', 'the archive is application/zip');
     const flag = rc.url.searchParams.get('dicomdir');
     if (flag !== null && !['true', 'false'].includes(flag)) throw new ArchiveError('INVALID_QUERY', 'dicomdir must be true or false');
