@@ -99,6 +99,21 @@ export async function* zeroPreamble(source: AsyncIterable<Uint8Array>): AsyncGen
   }
 }
 
+/**
+ * Reverse the bytes of every `width`-byte word: big ↔ little endian for values
+ * swapped per word (PS3.5 §7.3: OW per 2 bytes, OL/OF per 4, OD/FD per 8). A
+ * trailing partial word (never in valid data) is kept as it is; width < 2
+ * changes nothing.
+ */
+export function swapBytesPerWord(bytes: Uint8Array, width: number): Uint8Array {
+  if (width < 2) return bytes;
+  const out = new Uint8Array(bytes.byteLength);
+  const whole = bytes.byteLength - (bytes.byteLength % width);
+  for (let i = 0; i < whole; i += width) for (let k = 0; k < width; k++) out[i + k] = bytes[i + width - 1 - k]!;
+  out.set(bytes.subarray(whole), whole);
+  return out;
+}
+
 export function hex(bytes: Uint8Array): string {
   let s = '';
   for (const b of bytes) s += b.toString(16).padStart(2, '0');

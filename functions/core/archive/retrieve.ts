@@ -7,7 +7,7 @@
 import type { ArchiveContext } from './context';
 import type { InstanceRecord } from './ports';
 import { ArchiveError } from './errors';
-import { concatBytes, zeroPreamble } from '../bytes';
+import { concatBytes, swapBytesPerWord, zeroPreamble } from '../bytes';
 import { Tag, TransferSyntax, UNCOMPRESSED_TRANSFER_SYNTAXES } from '../dicom/tags';
 import { transcodeNative } from '../dicom/transcode';
 import { transcodableTransferSyntaxes, transcodedInstance } from './transcoded';
@@ -90,19 +90,9 @@ function bitsAllocated(r: InstanceRecord): number {
   return typeof v === 'number' ? v : 16;
 }
 
-/** Big endian → little endian for words of `width` bytes (PS3.5 §7.3: OW/OL/OD pixel data is swapped per word). */
-function swapWords(bytes: Uint8Array, width: number): Uint8Array {
-  if (width < 2) return bytes;
-  const out = new Uint8Array(bytes.byteLength);
-  for (let i = 0; i + width <= bytes.byteLength; i += width) {
-    for (let k = 0; k < width; k++) out[i + k] = bytes[i + width - 1 - k]!;
-  }
-  return out;
-}
-
 /** Native pixel bytes of a big-endian object, as little endian. */
 function pixelsToLittleEndian(r: InstanceRecord, bytes: Uint8Array): Uint8Array {
-  return r.transferSyntaxUID === TransferSyntax.ExplicitVRBigEndian ? swapWords(bytes, bitsAllocated(r) / 8) : bytes;
+  return r.transferSyntaxUID === TransferSyntax.ExplicitVRBigEndian ? swapBytesPerWord(bytes, bitsAllocated(r) / 8) : bytes;
 }
 
 /**

@@ -10,6 +10,7 @@ import type { InstanceRecord } from './ports';
 import { concatBytes } from '../bytes';
 import { inflatePart10 } from '../dicom/part10';
 import { describePixels, type PixelDescription } from '../imaging';
+import { swapBytesPerWord } from '../bytes';
 
 /** One frame's stored bytes and what is needed to decode it. */
 export interface StoredFrame {
@@ -47,13 +48,7 @@ export async function instanceDescription(ctx: ArchiveContext, r: InstanceRecord
     if (ref.length > 256 * 1024) throw new ArchiveError('NOT_ACCEPTABLE', 'a lookup table of the image is too large');
     const bytes = await read(ref.offset, ref.length);
     // OW lookup tables of a big-endian object are swapped per word (PS3.5 §7.3).
-    if (r.transferSyntaxUID !== '1.2.840.10008.1.2.2') return bytes;
-    const out = new Uint8Array(bytes.byteLength);
-    for (let i = 0; i + 1 < bytes.byteLength; i += 2) {
-      out[i] = bytes[i + 1]!;
-      out[i + 1] = bytes[i]!;
-    }
-    return out;
+    return r.transferSyntaxUID === '1.2.840.10008.1.2.2' ? swapBytesPerWord(bytes, 2) : bytes;
   });
 }
 

@@ -34,6 +34,7 @@ import {
 import { attachScanState, nativeFrames, PixelDataScanner } from './pixel-data';
 import { Tag } from './tags';
 import { transferSyntaxEncoding, type TransferSyntaxEncoding } from './transfer-syntax';
+import { swapBytesPerWord } from '../bytes';
 
 export { PixelDataScanner } from './pixel-data';
 
@@ -406,7 +407,7 @@ class Reader {
         }
         let data = bytes.subarray(off, off + len);
         const word = BINARY_WORD[vr] ?? 1;
-        if (!le && word > 1) data = swapWords(data, word); // JSON binary is little endian (PS3.18 F.2.7)
+        if (!le && word > 1) data = swapBytesPerWord(data, word); // JSON binary is little endian (PS3.18 F.2.7)
         return { vr, InlineBinary: bytesToBase64(data) };
       }
       case 'SQ':
@@ -466,14 +467,6 @@ function personName(s: string): PersonNameValue | null {
 
 function bigToJson(v: bigint): number | string {
   return v <= BigInt(Number.MAX_SAFE_INTEGER) && v >= BigInt(Number.MIN_SAFE_INTEGER) ? Number(v) : v.toString();
-}
-
-function swapWords(data: Uint8Array, word: number): Uint8Array {
-  const out = new Uint8Array(data.length);
-  const n = data.length - (data.length % word);
-  for (let i = 0; i < n; i += word) for (let k = 0; k < word; k++) out[i + k] = data[i + word - 1 - k];
-  out.set(data.subarray(n), n);
-  return out;
 }
 
 // ---------------------------------------------------------------------------

@@ -35,6 +35,7 @@
  *   (the core has no zlib); the data set is encoded explicit LE then deflated.
  */
 import type { DicomJsonDataset, DicomJsonElement, DicomJsonValue, PersonNameValue } from './json-model';
+import { swapBytesPerWord } from '../bytes';
 
 /** Implementation Class UID of this archive's writer (under the project's synthetic root). */
 export const IMPLEMENTATION_CLASS_UID = '1.2.826.0.1.3680043.10.1234.0.1';
@@ -137,7 +138,7 @@ export function writePart10(dataset: DicomJsonDataset, options: WritePart10Optio
   if (pixel instanceof Uint8Array) {
     const vr = nativePixelVR(ctx.root, syntax);
     writeHeader(head, PIXEL_DATA_TAG, vr, evenLength(pixel.length), ctx);
-    pixelBytes = syntax.le || vr !== 'OW' ? pixel : swapBytes(pixel, 2);
+    pixelBytes = syntax.le || vr !== 'OW' ? pixel : swapBytesPerWord(pixel, 2);
   } else if (pixel) {
     encodeEncapsulated(head, pixel);
   }
@@ -521,7 +522,7 @@ function elementValue(tag: number, el: DicomJsonElement, ctx: Ctx): Uint8Array {
     else if (ctx.resolveBulkData) bytes = ctx.resolveBulkData(el.BulkDataURI!, vr, hex8(tag));
     else throw new DicomWriteError('UNRESOLVED_BULK_DATA', `${hex8(tag)} has a BulkDataURI and no resolveBulkData was given`);
     const size = wordSize ?? BINARY_NUMBER_SIZE[vr] ?? (vr === 'AT' ? 2 : 1);
-    return !ctx.le && size > 1 ? swapBytes(bytes, size) : bytes;
+    return !ctx.le && size > 1 ? swapBytesPerWord(bytes, size) : bytes;
   }
   const values = el.Value ?? [];
   if (wordSize !== undefined) {
@@ -634,16 +635,6 @@ function evenLength(n: number): number {
 
 function hex8(tag: number): string {
   return `(${(tag >>> 16).toString(16).toUpperCase().padStart(4, '0')},${(tag & 0xffff).toString(16).toUpperCase().padStart(4, '0')})`;
-}
-
-function swapBytes(src: Uint8Array, size: number): Uint8Array {
-  const out = new Uint8Array(src.length);
-  const whole = src.length - (src.length % size);
-  for (let i = 0; i < whole; i += size) {
-    for (let j = 0; j < size; j++) out[i + j] = src[i + size - 1 - j];
-  }
-  for (let i = whole; i < src.length; i++) out[i] = src[i];
-  return out;
 }
 
 const B64 = (() => {

@@ -14,6 +14,7 @@ import type * as Codecs from 'dcmjs-codecs';
 import { TransferSyntax } from '../dicom/tags';
 import { ImagingError } from './errors';
 import { nativeFrameBytes, type PixelDescription } from './pixel-description';
+import { swapBytesPerWord } from '../bytes';
 
 type Context = Codecs.Context;
 let codecsModule: typeof Codecs | undefined;
@@ -130,12 +131,6 @@ export interface DecodedFrame {
   photometricInterpretation: string;
 }
 
-function swapWords(bytes: Uint8Array, width: number): Uint8Array {
-  const out = new Uint8Array(bytes.byteLength);
-  for (let i = 0; i + width <= bytes.byteLength; i += width) for (let k = 0; k < width; k++) out[i + k] = bytes[i + width - 1 - k]!;
-  return out;
-}
-
 /** Planar (RRR…GGG…BBB…) to interleaved samples. */
 function interleave(bytes: Uint8Array, pixels: number, bytesPerSample: number): Uint8Array {
   const out = new Uint8Array(pixels * 3 * bytesPerSample);
@@ -214,7 +209,7 @@ export async function decodeFrame(ts: string, frame: Uint8Array, d: PixelDescrip
     const expected = nativeFrameBytes(d);
     if (frame.byteLength < expected) throw new ImagingError('DECODE_FAILED', `the frame has ${frame.byteLength} bytes, ${expected} expected`);
     let data = frame.subarray(0, expected);
-    if (ts === TS.ExplicitVRBigEndian && d.bitsAllocated > 8) data = swapWords(data, d.bitsAllocated / 8);
+    if (ts === TS.ExplicitVRBigEndian && d.bitsAllocated > 8) data = swapBytesPerWord(data, d.bitsAllocated / 8);
     if (d.samplesPerPixel === 3 && d.planarConfiguration === 1 && !d.photometricInterpretation.endsWith('_422')) data = interleave(data, pixels, d.bitsAllocated / 8);
     return { data, bitsAllocated: d.bitsAllocated, photometricInterpretation: d.photometricInterpretation };
   }

@@ -15,18 +15,12 @@ import { TransferSyntax, UNCOMPRESSED_TRANSFER_SYNTAXES } from '../dicom/tags';
 import { canDecode, canEncode, decodeFrame, encodeFrame, encodedPhotometric, type DecodedFrame } from './codecs';
 import { ImagingError } from './errors';
 import { describePixels } from './pixel-description';
+import { swapBytesPerWord } from '../bytes';
 
 const BIG_ENDIAN = TransferSyntax.ExplicitVRBigEndian;
 
 /** Bytes per word of a VR whose values are byte-swapped in big endian (PS3.5 §7.3). */
 const WORD: Record<string, number> = { OW: 2, US: 2, SS: 2, AT: 2, OL: 4, OF: 4, UL: 4, SL: 4, FL: 4, OD: 8, OV: 8, FD: 8, SV: 8, UV: 8 };
-
-function swap(bytes: Uint8Array, width: number): Uint8Array {
-  if (width < 2) return bytes;
-  const out = new Uint8Array(bytes.byteLength);
-  for (let i = 0; i + width <= bytes.byteLength; i += width) for (let k = 0; k < width; k++) out[i + k] = bytes[i + width - 1 - k]!;
-  return out;
-}
 
 function sameSamples(a: Uint8Array, b: Uint8Array): boolean {
   if (a.byteLength !== b.byteLength) return false;
@@ -60,7 +54,7 @@ export async function transcodePart10(original: Uint8Array, target: string, limi
     const ref = parsed.bulkData.find((b) => b.path === path);
     if (!ref) throw new ImagingError('DECODE_FAILED', `bulk data ${path} is missing`);
     const value = bytes.subarray(ref.offset, ref.offset + ref.length);
-    return source === BIG_ENDIAN ? swap(value, WORD[vr ?? ref.vr] ?? 1) : value;
+    return source === BIG_ENDIAN ? swapBytesPerWord(value, WORD[vr ?? ref.vr] ?? 1) : value;
   };
   const dataset: DicomJsonDataset = { ...parsed.dataset };
   delete dataset['7FE00001'];
