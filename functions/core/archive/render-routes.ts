@@ -21,9 +21,8 @@ import { derivedObjectKey } from './keys';
 import { allRecords, oneRecord } from './lookup';
 import type { InstanceRecord } from './ports';
 import type { OutPart } from './retrieve';
-import { instanceDescription, rangeReader, storedFrame, type StoredFrame } from './stored-frames';
+import { instanceDescription, isRenderable, rangeReader, storedFrame, type StoredFrame } from './stored-frames';
 import { negotiate, type Offer } from '../dicomweb/accept';
-export { instanceDescription, rangeReader, storedFrame, type StoredFrame } from './stored-frames';
 import {
   parseQuality,
   parseViewport,
@@ -80,10 +79,6 @@ function cached(rc: RouteContext, etag: string, aggregate: boolean, make: () => 
 }
 
 
-function isImage(r: InstanceRecord): boolean {
-  const p = r.layout.pixelData;
-  return !!p && !p.framesUnknown && p.frames.length > 0 && r.metadata?.['00280010'] !== undefined;
-}
 
 function numberOf(r: InstanceRecord, key: string): number {
   const v = (r.metadata ?? r.instanceAttributes)[key]?.Value?.[0];
@@ -112,7 +107,7 @@ function displayOrder(records: InstanceRecord[]): InstanceRecord[] {
  * images; for a multi-frame instance, its middle frame.
  */
 export function representativeFrame(records: InstanceRecord[]): { record: InstanceRecord; frame: number } {
-  const images = displayOrder(records.filter(isImage));
+  const images = displayOrder(records.filter(isRenderable));
   if (images.length === 0) throw new ArchiveError('NOT_ACCEPTABLE', 'there is no image to make a thumbnail of');
   const series = images[0]!.seriesInstanceUID;
   const inSeries = images.filter((r) => r.seriesInstanceUID === series);
@@ -136,7 +131,7 @@ export function createRenderRoutes(ctx: ArchiveContext, options: RenderRoutesOpt
   const renderedAggregate = async (rc: RouteContext): Promise<Response> => {
     const params = renderParameters(rc.url);
     const media = chooseMedia(rc, 'either');
-    const records = displayOrder((await allRecords(ctx, rc.params.study!, rc.params.series, true)).filter(isImage));
+    const records = displayOrder((await allRecords(ctx, rc.params.study!, rc.params.series, true)).filter(isRenderable));
     if (records.length === 0) throw new ArchiveError('NOT_ACCEPTABLE', 'none of the instances is an image');
     if (records.length > MAX_RENDERED_PARTS) throw new ArchiveError('RESPONSE_TOO_LARGE', `at most ${MAX_RENDERED_PARTS} instances are rendered in one answer: render series or instances`);
     const render: RenderOptions = { ...params, mediaType: media.mediaType };

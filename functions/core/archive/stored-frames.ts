@@ -7,10 +7,9 @@
 import type { ArchiveContext } from './context';
 import { ArchiveError } from './errors';
 import type { InstanceRecord } from './ports';
-import { concatBytes } from '../bytes';
+import { concatBytes, swapBytesPerWord } from '../bytes';
 import { inflatePart10 } from '../dicom/part10';
 import { describePixels, type PixelDescription } from '../imaging';
-import { swapBytesPerWord } from '../bytes';
 
 /** One frame's stored bytes and what is needed to decode it. */
 export interface StoredFrame {
@@ -52,10 +51,21 @@ export async function instanceDescription(ctx: ArchiveContext, r: InstanceRecord
   });
 }
 
+/** Frames that can be located in the stored bytes (not video, not an unknown fragmentation, not zero). */
+export function hasLocatableFrames(r: InstanceRecord): boolean {
+  const p = r.layout.pixelData;
+  return !!p && !p.framesUnknown && p.frames.length > 0;
+}
+
+/** An image the rendered, thumbnail and WADO-URI routes can draw: locatable frames and Rows in its metadata. */
+export function isRenderable(r: InstanceRecord): boolean {
+  return hasLocatableFrames(r) && r.metadata?.['00280010'] !== undefined;
+}
+
 /** Frame `n` (1-based) as stored. */
 export async function storedFrame(ctx: ArchiveContext, r: InstanceRecord, n: number, read = rangeReader(ctx, r), description?: PixelDescription): Promise<StoredFrame> {
   const layout = r.layout.pixelData;
-  if (!layout || layout.framesUnknown || layout.frames.length === 0) throw new ArchiveError('NOT_ACCEPTABLE', 'the instance has no frames that can be rendered');
+  if (!layout || !hasLocatableFrames(r)) throw new ArchiveError('NOT_ACCEPTABLE', 'the instance has no frames that can be rendered');
   if (n < 1 || n > layout.frames.length) throw new ArchiveError('FRAME_OUT_OF_RANGE');
   const d = description ?? (await instanceDescription(ctx, r, read));
   const pieces = await Promise.all(layout.frames[n - 1]!.map((g) => read(g.offset, g.length)));

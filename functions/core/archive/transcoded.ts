@@ -11,7 +11,7 @@ import { derivedObjectKey } from './keys';
 import type { InstanceRecord } from './ports';
 import { canTranscode, transcodePart10 } from '../imaging/transcode-part10';
 import { canEncode, canEncodeBits, decodeFrame, encodableTransferSyntaxes, encodeFrame, encodedPhotometric } from '../imaging/codecs';
-import { instanceDescription, rangeReader, storedFrame } from './stored-frames';
+import { hasLocatableFrames, instanceDescription, rangeReader, storedFrame } from './stored-frames';
 import { frameMediaType, isNative, type OutPart } from './retrieve';
 import type { Offer } from '../dicomweb/accept';
 import type { ResourceUrls } from '../dicomweb/urls';
@@ -19,9 +19,8 @@ import { TransferSyntax, UNCOMPRESSED_TRANSFER_SYNTAXES } from '../dicom/tags';
 
 /** Syntaxes an instance can be served in through a codec (besides the stored one and native↔native). */
 export function transcodableTransferSyntaxes(r: InstanceRecord): string[] {
-  const p = r.layout.pixelData;
   // Without locatable frames (video, unknown fragmentation) or pixel data there is nothing to convert.
-  if (!p || p.framesUnknown || p.frames.length === 0) return [];
+  if (!hasLocatableFrames(r)) return [];
   const targets = [...UNCOMPRESSED_TRANSFER_SYNTAXES, ...encodableTransferSyntaxes()];
   const bitsValue = (r.metadata ?? r.instanceAttributes)['00280100']?.Value?.[0];
   const bits = typeof bitsValue === 'number' ? bitsValue : 16;

@@ -16,8 +16,10 @@
 import type { ArchiveContext } from './context';
 import { defineRoute, type Route, type RouteContext } from './app';
 import { ArchiveError } from './errors';
+import { oneRecord } from './lookup';
+import { isRenderable, storedFrame } from './stored-frames';
 import { instanceParts, servableTransferSyntaxes } from './retrieve';
-import { renderStoredFrame, storedFrame } from './render-routes';
+import { renderStoredFrame } from './render-routes';
 import { toReadableStream } from '../bytes';
 import { isValidUID } from '../dicom/uid';
 import { TransferSyntax } from '../dicom/tags';
@@ -91,11 +93,8 @@ export function createWadoUriRoutes(ctx: ArchiveContext, options: WadoUriOptions
     if (q.has('annotation')) throw new ArchiveError('INVALID_QUERY', 'annotation is not supported: burned-in patient or technique text is never rendered');
     if (q.has('presentationUID')) throw new ArchiveError('INVALID_QUERY', 'presentation states are not applied (presentationUID)');
 
-    const record = await ctx.index.getInstance({ studyInstanceUID: study, seriesInstanceUID: series, sopInstanceUID: object }, { withMetadata: true });
-    if (!record) throw new ArchiveError('NOT_FOUND');
-    const pixel = record.layout.pixelData;
-    const isImage = !!pixel && !pixel.framesUnknown && pixel.frames.length > 0 && record.metadata?.['00280010'] !== undefined;
-    const contentType = chooseContentType(single(q, 'contentType'), isImage);
+    const record = await oneRecord(ctx, { study, series, instance: object }, true);
+    const contentType = chooseContentType(single(q, 'contentType'), isRenderable(record));
     const headers = { 'Cache-Control': 'private, max-age=3600' };
 
     if (contentType === 'application/dicom') {
