@@ -17,7 +17,7 @@
 import type { ArchiveContext } from './context';
 import { acceptOf, CACHE_AGGREGATE, CACHE_INSTANCE, defineRoute, entityTag, multipartResponse, primed, withValidators, type Route, type RouteContext } from './app';
 import { ArchiveError } from './errors';
-import { derivedObjectKey } from './keys';
+import { derivedObject } from './derived';
 import { allRecords, oneRecord } from './lookup';
 import type { InstanceRecord } from './ports';
 import type { OutPart } from './retrieve';
@@ -216,20 +216,9 @@ export function createRenderRoutes(ctx: ArchiveContext, options: RenderRoutesOpt
     const defaultSize = v === undefined || (v.vw === thumbnailSize && v.vh === thumbnailSize && v.sx === undefined);
     const cacheable = params.window === undefined && defaultSize && params.quality === undefined;
     return cached(rc, entityTag(ctx, [record], `thumbnail;${frame};${media.mediaType};${rc.url.search}`), !rc.params.instance, async () => {
-      const key = derivedObjectKey(record.studyInstanceUID, record.seriesInstanceUID, record.sopInstanceUID, record.contentHash, `thumbnail-f${frame}-${thumbnailSize}.${EXTENSION[media.mediaType]}`);
-      if (cacheable) {
-        const hit = await ctx.blobs.getBytes(key).catch((error: unknown) => {
-          if ((error as { code?: string })?.code === 'BLOB_NOT_FOUND') return undefined;
-          throw error;
-        });
-        if (hit) return imageResponse(hit, media.mediaType);
-      }
-      const bytes = await renderedFrame(record, frame, render);
-      if (cacheable) {
-        // A cache: losing the write only costs a render next time.
-        await ctx.blobs.put(key, bytes, { contentType: media.mediaType }).catch(() => ctx.log.warn('thumbnail.cache_write_failed', {}));
-      }
-      return imageResponse(bytes, media.mediaType);
+      const make = () => renderedFrame(record, frame, render);
+      const name = `thumbnail-f${frame}-${thumbnailSize}.${EXTENSION[media.mediaType]}`;
+      return imageResponse(cacheable ? await derivedObject(ctx, record, name, media.mediaType, make) : await make(), media.mediaType);
     });
   };
 

@@ -7,7 +7,7 @@
  */
 import type { ArchiveContext } from './context';
 import { ArchiveError } from './errors';
-import { derivedObjectKey } from './keys';
+import { derivedObject } from './derived';
 import type { InstanceRecord } from './ports';
 import { canTranscode, transcodePart10 } from '../imaging/transcode-part10';
 import { canEncode, canEncodeBits, decodeFrame, encodableTransferSyntaxes, encodeFrame, encodedPhotometric } from '../imaging/codecs';
@@ -29,18 +29,12 @@ export function transcodableTransferSyntaxes(r: InstanceRecord): string[] {
 
 export async function transcodedInstance(ctx: ArchiveContext, r: InstanceRecord, target: string): Promise<Uint8Array> {
   if (r.size > ctx.limits.maxTranscodeBytes) throw new ArchiveError('NOT_ACCEPTABLE', 'object too large to convert; ask for transfer-syntax=*');
-  const key = derivedObjectKey(r.studyInstanceUID, r.seriesInstanceUID, r.sopInstanceUID, r.contentHash, `${target}.dcm`);
-  const hit = await ctx.blobs.getBytes(key).catch((error: unknown) => {
-    if ((error as { code?: string })?.code === 'BLOB_NOT_FOUND') return undefined;
-    throw error;
+  return derivedObject(ctx, r, `${target}.dcm`, 'application/dicom', async () => {
+    const started = Date.now();
+    const out = await transcodePart10(await ctx.blobs.getBytes(r.blobKey), target, { maxDecodedBytes: ctx.limits.maxTranscodeBytes });
+    ctx.log.info('transcode.done', { from: r.transferSyntaxUID, to: target, ms: Date.now() - started, bytes: out.byteLength });
+    return out;
   });
-  if (hit) return hit;
-  const started = Date.now();
-  const out = await transcodePart10(await ctx.blobs.getBytes(r.blobKey), target, { maxDecodedBytes: ctx.limits.maxTranscodeBytes });
-  ctx.log.info('transcode.done', { from: r.transferSyntaxUID, to: target, ms: Date.now() - started, bytes: out.byteLength });
-  // A cache: a failed write only costs a conversion next time.
-  await ctx.blobs.put(key, out, { contentType: 'application/dicom' }).catch(() => ctx.log.warn('transcode.cache_write_failed', {}));
-  return out;
 }
 
 // ---------------------------------------------------------------- frames (PS3.18 §10.4.1.1.4, §8.7.3.5)
