@@ -17,6 +17,7 @@ import { DicomParseError, DEFAULT_PARSE_LIMITS } from '../../../functions/core/d
 import { isValidUID } from '../../../functions/core/dicom/uid';
 import { parseMultipartRelated, readMultipart, type MultipartPart } from '../../../functions/core/dicomweb/multipart';
 import { Tag } from '../../../functions/core/dicom/tags';
+import { concatBytes } from '../../../functions/core/bytes';
 import { createAuthProvider, isTimeout, causeText, readLimitedText, type AuthProvider } from './auth';
 import { CloudError } from './errors';
 import { readAhead } from './read-ahead';
@@ -346,7 +347,7 @@ export class DicomWebClient {
       // Read until the file meta is complete: the caller needs the transfer syntax before the bytes.
       const head = await readHead(chunks, timer, 'retrieve instance');
       finished = true;
-      const body = streamRest(head.chunks, chunks, head.ended, close, timer);
+      const body = streamRest(head, chunks, close, timer);
       return { transferSyntaxUID: head.transferSyntaxUID, datasetOffset: head.datasetOffset, body };
     } finally {
       if (!finished) timer.abort();
@@ -568,23 +569,11 @@ async function* timedChunks(body: ReadableStream<Uint8Array>, timer: RequestTime
   }
 }
 
-async function* streamRest(
-  head: Uint8Array[],
-  chunks: AsyncIterator<Uint8Array>,
-  ended: boolean,
-  close: () => Promise<unknown>,
-  timer: RequestTimer,
-): AsyncGenerator<Uint8Array> {
+/** One instance's answer: its part (partBody), then the download is closed; a consumer that stopped early cancels it. */
+async function* streamRest(head: Head, chunks: AsyncIterator<Uint8Array>, close: () => Promise<unknown>, timer: RequestTimer): AsyncGenerator<Uint8Array> {
   let complete = false;
   try {
-    for (const h of head) yield h;
-    if (!ended) {
-      for (;;) {
-        const r = await mapStreamErrors(() => chunks.next(), timer);
-        if (r.done) break;
-        yield r.value;
-      }
-    }
+    yield* partBody(head, chunks, timer);
     complete = true;
   } finally {
     timer.done();
@@ -635,7 +624,7 @@ async function readHead(chunks: AsyncIterator<Uint8Array>, timer: RequestTimer, 
       head.push(r.value);
       headLength += r.value.length;
     }
-    const bytes = head.length === 1 ? head[0]! : Buffer.concat(head);
+    const bytes = head.length === 1 ? head[0]! : concatBytes(head, headLength);
     try {
       const meta = readFileMeta(bytes, DEFAULT_PARSE_LIMITS, ended);
       return { chunks: head, ended, transferSyntaxUID: meta.transferSyntaxUID, datasetOffset: meta.datasetOffset, fileMeta: meta.fileMeta };
