@@ -126,9 +126,7 @@ type Fetched = { ok: true; instance: RetrievedInstance } | { ok: false; error: u
 export async function runSubOperations(refs: readonly InstanceRef[], o: SubOperationOptions): Promise<RetrieveResult> {
   const counts: SubOperationCounts = { remaining: refs.length, completed: 0, failed: 0, warning: 0 };
   const failed: string[] = [];
-  let attempted = 0;
   const record = async (ref: InstanceRef, outcome: Exclude<Outcome, 'cancelled'>): Promise<void> => {
-    attempted += 1;
     counts.remaining -= 1;
     if (outcome === 'completed') counts.completed += 1;
     else if (outcome === 'warning') counts.warning += 1;
@@ -137,27 +135,21 @@ export async function runSubOperations(refs: readonly InstanceRef[], o: SubOpera
       failed.push(ref.sopInstanceUID);
     }
     // A pending response after each sub-operation but the last (the final response carries those counts).
-    if (attempted < refs.length && !o.cancelled.aborted) await o.pending({ ...counts });
+    if (counts.remaining > 0 && !o.cancelled.aborted) await o.pending({ ...counts });
   };
-  let cancelled = false;
+  // 'cancelled' from the senders means the signal fired (untilCancelled): the loop stops on the signal alone.
   for (const group of bySeries(refs)) {
     if (o.cancelled.aborted) break;
     let rest = group;
     // One instance: its own request (no gain from a series answer).
     if (o.wholeSeries && group.length > 1 && group.some((r) => sendable(r, o))) {
       const streamed = await sendSeries(group, o, record);
-      if (streamed === 'cancelled') {
-        cancelled = true;
-        break;
-      }
+      if (streamed === 'cancelled') break;
       rest = streamed;
     }
-    if ((await sendEach(rest, o, record)) === 'cancelled') {
-      cancelled = true;
-      break;
-    }
+    if ((await sendEach(rest, o, record)) === 'cancelled') break;
   }
-  if ((cancelled || o.cancelled.aborted) && attempted < refs.length) {
+  if (o.cancelled.aborted && counts.remaining > 0) {
     // PS3.4 C.4.2.1.5: Cancel carries the counts so far; the not-attempted ones are the remaining.
     return { status: Status.Cancel, counts: { ...counts }, failedSOPInstanceUIDs: failed };
   }
@@ -191,21 +183,21 @@ function bySeries(refs: readonly InstanceRef[]): InstanceRef[][] {
  * association closed — for the per-instance path, or 'cancelled'.
  */
 async function sendSeries(group: InstanceRef[], o: SubOperationOptions, record: RecordOutcome): Promise<InstanceRef[] | 'cancelled'> {
+  // The refs not yet sent; each leaves as its part arrives.
   const wanted = new Map(group.map((r) => [r.sopInstanceUID, r]));
-  const done = new Set<string>();
   const first = group[0]!;
   const parts = o.client
     .retrieveSeries(first.studyInstanceUID, first.seriesInstanceUID, { readAheadBytes: o.readAheadBytes ?? DEFAULT_READ_AHEAD_BYTES, signal: o.cancelled })
     [Symbol.asyncIterator]();
   try {
-    while (done.size < wanted.size && o.association.isOpen) {
+    while (wanted.size > 0 && o.association.isOpen) {
       let next: IteratorResult<RetrievedSeriesInstance> | 'cancelled';
       try {
         next = await untilCancelled(parts.next(), o.cancelled);
       } catch (error) {
         const e = error as { code?: string; status?: number };
         // 413 and the like: this archive answers per instance; a break mid-answer: the rest per instance.
-        o.logger.info('series retrieve stopped; the rest per instance', { code: e.code, status: e.status, sent: done.size, of: wanted.size });
+        o.logger.info('series retrieve stopped; the rest per instance', { code: e.code, status: e.status, sent: group.length - wanted.size, of: group.length });
         break;
       }
       if (next === 'cancelled') return 'cancelled';
@@ -213,8 +205,8 @@ async function sendSeries(group: InstanceRef[], o: SubOperationOptions, record: 
       const instance = next.value;
       const ref = wanted.get(instance.sopInstanceUID);
       // Not asked for, or a repeat: asking for the next part skips its bytes.
-      if (!ref || done.has(ref.sopInstanceUID)) continue;
-      done.add(ref.sopInstanceUID);
+      if (!ref) continue;
+      wanted.delete(ref.sopInstanceUID);
       const outcome = await sendOne(ref, sendable(ref, o) ? Promise.resolve({ ok: true, instance }) : undefined, o);
       if (outcome === 'cancelled') return 'cancelled';
       await record(ref, outcome);
@@ -224,7 +216,7 @@ async function sendSeries(group: InstanceRef[], o: SubOperationOptions, record: 
     // Unread parts (cancel, a closed association, all sent before the end): stop the download.
     void parts.return?.(undefined).catch(() => undefined);
   }
-  return group.filter((r) => !done.has(r.sopInstanceUID));
+  return group.filter((r) => wanted.has(r.sopInstanceUID));
 }
 
 /** One WADO-RS request per instance, `prefetch` downloads ahead of the one being sent. */
