@@ -288,6 +288,24 @@ export async function encodeFrame(ts: string, frame: DecodedFrame, d: PixelDescr
   }
 }
 
+/**
+ * encodeFrame into a lossless syntax, proven: the result is decoded again and
+ * compared sample for sample before anyone gets it. A codec that silently
+ * truncates samples must cost a 406, never altered pixels.
+ */
+export async function encodeFrameLossless(ts: string, frame: DecodedFrame, d: PixelDescription): Promise<Uint8Array> {
+  const encoded = await encodeFrame(ts, frame, d);
+  const back = await decodeFrame(ts, encoded, { ...d, photometricInterpretation: encodedPhotometric(ts, frame.photometricInterpretation), planarConfiguration: 0 });
+  if (!sameBytes(back.data, frame.data)) throw new ImagingError('UNSUPPORTED_IMAGE', `${ts} would not keep these pixels unchanged`);
+  return encoded;
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.byteLength !== b.byteLength) return false;
+  for (let i = 0; i < a.byteLength; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
 /** Encode an 8-bit grey or RGB raster as a baseline JPEG (JFIF) of the given quality (1–100). */
 export async function encodeJpegImage(pixels: Uint8Array, width: number, height: number, channels: 1 | 3, quality: number): Promise<Uint8Array> {
   await loadCodecs();
