@@ -9,7 +9,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { embeddedGatewayConfig, startGateway } from '../../edge-gateway/src/gateway';
 import { silentLogger } from '../../edge-gateway/src/ops/logger';
-import { freePort } from '../../test/helpers/orthanc';
+import { freePort } from '../../test/helpers/wait';
 import { ingestSet, type Dataset } from './dataset';
 import { getBytes, getJsonArray, stowFileStreamed, stowFiles, timed } from './http-ops';
 import { ensureOrthancFill, ensureOurFill, familyPrefix, fillStudy } from './index-fill';

@@ -25,7 +25,7 @@ import { createMoveService } from '../../edge-gateway/src/scp/move';
 import { createGetService } from '../../edge-gateway/src/scp/get';
 import { CHARSET_NAMES, crInstance, ctSeries, encapsulatedInstance, mrInstance, patientWithName, syntheticPatient, uid, SopClass, TS, type SyntheticInstance } from '../fixtures/synthetic';
 import { startTestArchive, stow, type TestArchive } from '../helpers/archive';
-import { freePort } from '../helpers/orthanc';
+import { freePort } from '../helpers/wait';
 import { makeTempDir } from '../helpers/tmp';
 
 const AE = 'EDGE_QR';

@@ -20,12 +20,11 @@ import { retryAfterMs } from '../../edge-gateway/src/uploader/http-request';
 import { Metrics } from '../../edge-gateway/src/ops/metrics';
 import { silentLogger as silentGatewayLogger } from '../../edge-gateway/src/ops/logger';
 import { startUploadPipeline } from '../../edge-gateway/src/uploader/pipeline';
-import * as net from 'node:net';
 import type { CloudConfig, UploaderConfig } from '../../edge-gateway/src/config-types';
 import { ctSeries, notPart10, type SyntheticInstance } from '../fixtures/synthetic';
 import { getJson, getParts, withZeroPreamble } from '../helpers/archive';
 import { startFaultProxy, type FaultProxy } from '../helpers/fault-proxy';
-import { waitFor as waitForDefault } from '../helpers/wait';
+import { freePort, waitFor as waitForDefault } from '../helpers/wait';
 import { makeTempDir } from '../helpers/tmp';
 import { PROJECT_ROOT } from '../helpers/paths';
 
@@ -51,14 +50,6 @@ function sample(text: string, series: string): number | undefined {
   return line === undefined ? undefined : Number(line.slice(series.length + 1));
 }
 
-/** A loopback port nobody listens on right now. */
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const port = (server.address() as AddressInfo).port;
-  await new Promise((r) => server.close(r));
-  return port;
-}
 
 
 async function put(spool: Spool, inst: Pick<SyntheticInstance, 'bytes' | 'sopInstanceUID' | 'sopClassUID' | 'studyInstanceUID' | 'seriesInstanceUID' | 'transferSyntaxUID'>): Promise<SpoolRecord> {

@@ -61,7 +61,6 @@ export function orthancAvailable(): boolean {
 }
 
 // Orthanc and storescp cannot be told to pick a port themselves.
-export { freePort };
 
 function modalityEntry(m: OrthancModality): Record<string, unknown> {
   return { AET: m.aet, Host: m.host, Port: m.port, Manufacturer: m.manufacturer ?? 'Generic' };
