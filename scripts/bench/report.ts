@@ -10,17 +10,22 @@ import { advantage, verdict, type Summary } from './stats';
 export const BENCH_MARKERS = { start: '<!-- bench:start -->', end: '<!-- bench:end -->' } as const;
 export const COST_MARKERS = { start: '<!-- bench-cost:start -->', end: '<!-- bench-cost:end -->' } as const;
 
+/** Figures measured per index size (`--scales`): a partial run adds or replaces its sizes' rows and keeps the other sizes'. */
+const PER_SIZE_FIGURES = new Set([2]);
+
 /**
  * Results of a partial run (figures `measured` only) merged into the last
  * full one: its rows, fills and cost replace those of the same figures, the
  * rest is kept and a note says which figures are newer.
  */
 export function mergeResults(previous: BenchResults, partial: BenchResults, measured: number[]): BenchResults {
-  const fresh = new Set(measured);
+  const fresh = new Set(measured.filter((f) => !PER_SIZE_FIGURES.has(f)));
   // A figure run may also measure rows of another figure (3 brings 4b, the C-MOVE): those replace their old selves by id.
   const remeasured = new Set(partial.rows.map((r) => r.id));
   const rows = [...previous.rows.filter((r) => !fresh.has(r.figure) && !remeasured.has(r.id)), ...partial.rows].sort((a, b) => a.figure - b.figure);
-  const fills = fresh.has(2) ? partial.fills : previous.fills;
+  const fillKey = (f: BenchResults['fills'][number]): string => `${f.system} ${f.studies} ${f.instances}`;
+  const refilled = new Set(partial.fills.map(fillKey));
+  const fills = [...previous.fills.filter((f) => !refilled.has(fillKey(f))), ...partial.fills];
   return {
     ...previous,
     rows,

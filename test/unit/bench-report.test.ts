@@ -100,16 +100,34 @@ describe('bench partial runs', () => {
       ...results(),
       generatedAt: '2026-12-04T09:30:00.000Z',
       notes: [],
+      rows: [{ figure: 1, id: 'stow-new', name: 'new STOW row', unit: 'instances/s', better: 'higher', ours: { median: 1, min: 1, max: 1, n: 1 } }],
+    };
+    const merged = mergeResults(previous, partial, [1]);
+    expect(merged.rows.map((r) => r.id)).toEqual(['stow-new', 'qido-p95', 'rss']);
+    expect(merged.generatedAt).toBe(previous.generatedAt);
+    expect(merged.notes.at(-1)).toMatch(/^Figure\(s\) 1 re-measured on 2026-12-04 09:30 UTC .* others are from 2026-12-03 18:00 UTC/);
+  });
+
+  test('a partial figure-2 run adds its index size and keeps the other sizes', () => {
+    const fill = (studies: number, instances: number, seconds: number): BenchResults['fills'][number] => ({ system: 'ours', studies, instances, seconds, cached: false, how: 'x' });
+    const previous: BenchResults = { ...results(), fills: [fill(10, 10, 1), fill(100, 100, 2)] };
+    const partial: BenchResults = {
+      ...results(),
+      generatedAt: '2026-12-04T09:30:00.000Z',
+      notes: [],
+      fills: [fill(100, 1000, 9), fill(10, 10, 3)],
       rows: [{ figure: 2, id: 'qido-new', name: 'new QIDO row', unit: 'ms', better: 'lower', ours: { median: 1, min: 1, max: 1, n: 1 } }],
     };
     const merged = mergeResults(previous, partial, [2]);
-    expect(merged.rows.map((r) => r.id)).toEqual(['stow-1-rate', 'raw', 'qido-new', 'rss']);
+    expect(merged.rows.map((r) => r.id)).toEqual(['stow-1-rate', 'raw', 'qido-p95', 'qido-new', 'rss']);
+    // Fills are kept per (system, studies, instances); a fill made again replaces the old one.
+    expect(merged.fills.map((f) => [f.studies, f.instances, f.seconds])).toEqual([[100, 100, 2], [100, 1000, 9], [10, 10, 3]]);
     expect(merged.generatedAt).toBe(previous.generatedAt);
     expect(merged.notes.at(-1)).toMatch(/^Figure\(s\) 2 re-measured on 2026-12-04 09:30 UTC .* others are from 2026-12-03 18:00 UTC/);
     // A row of another figure measured on the way replaces its old self (by id), nothing doubles.
     const alsoRss: BenchResults = { ...partial, rows: [...partial.rows, { figure: 5, id: 'rss', name: 'rss again', unit: 'MiB', better: 'lower', ours: { median: 2, min: 2, max: 2, n: 1 } }] };
     const merged2 = mergeResults(previous, alsoRss, [2]);
-    expect(merged2.rows.map((r) => r.id)).toEqual(['stow-1-rate', 'raw', 'qido-new', 'rss']);
+    expect(merged2.rows.map((r) => r.id)).toEqual(['stow-1-rate', 'raw', 'qido-p95', 'qido-new', 'rss']);
     expect(merged2.rows.find((r) => r.id === 'rss')?.name).toBe('rss again');
     // Merging again replaces the note instead of piling them up.
     expect(mergeResults(merged, partial, [2]).notes.filter((n) => n.startsWith('Figure(s)'))).toHaveLength(1);
