@@ -16,6 +16,7 @@ import { Tag } from '../../functions/core/dicom/tags';
 import { instanceBlobKey } from '../../functions/core/archive/keys';
 import { normalizeForMatch, normalizedFamilyName } from '../../functions/core/dicomweb/person-name';
 import {
+  studyContentsOf,
   studySortKey,
   type ArchiveIndex,
   type InstanceRecord,
@@ -431,6 +432,64 @@ export function archiveIndexContract(name: string, factory: ArchiveIndexFactory)
         await Promise.all(records.map((r) => index.putInstance(r)));
         const listed = await toArray(index.listInstances(study));
         expect(listed.map((r) => r.sopInstanceUID)).toEqual(records.map((r) => r.sopInstanceUID).sort(compare));
+      });
+    });
+
+    describe('summarizeStudy', () => {
+      beforeEach(setUp);
+      afterEach(tearDown);
+
+      const withModality = (modality: string | undefined, over: InstanceRecordOverrides): InstanceRecord => {
+        const r = makeInstanceRecord(over);
+        if (modality === undefined) delete r.seriesAttributes[Tag.Modality];
+        else r.seriesAttributes[Tag.Modality] = { vr: 'CS', Value: [modality] };
+        return r;
+      };
+
+      it('agrees with what the instance records give, after puts, repeated puts and deletes', async () => {
+        const study = newUID();
+        const [ct, mr, sr] = [newUID(), newUID(), newUID()];
+        const records = [
+          withModality('CT', { studyInstanceUID: study, seriesInstanceUID: ct }),
+          withModality('CT', { studyInstanceUID: study, seriesInstanceUID: ct }),
+          withModality('CT', { studyInstanceUID: study, seriesInstanceUID: ct, sopClassUID: '1.2.840.10008.5.1.4.1.1.7' }),
+          withModality('MR', { studyInstanceUID: study, seriesInstanceUID: mr, sopClassUID: '1.2.840.10008.5.1.4.1.1.4' }),
+          // no Modality at all: counted, but no modality listed for it
+          withModality(undefined, { studyInstanceUID: study, seriesInstanceUID: sr, sopClassUID: '1.2.840.10008.5.1.4.1.1.88.22' }),
+        ];
+        const other = withModality('US', {});
+        await putAll([...records, other]);
+        // a repeated (identical) and a conflicting put change nothing
+        await index.putInstance(records[0]!);
+        await index.putInstance(makeInstanceRecord({ ...records[1]!, contentHash: undefined, contentSeed: 'other content' }));
+        const derived = async () => studyContentsOf(await toArray(index.listInstances(study)));
+        await expect(index.summarizeStudy(study)).resolves.toEqual({
+          series: 3,
+          instances: 5,
+          modalities: ['CT', 'MR'],
+          sopClasses: ['1.2.840.10008.5.1.4.1.1.2', '1.2.840.10008.5.1.4.1.1.4', '1.2.840.10008.5.1.4.1.1.7', '1.2.840.10008.5.1.4.1.1.88.22'],
+        });
+        await expect(index.summarizeStudy(study)).resolves.toEqual(await derived());
+
+        // one instance: its SOP class goes when its last instance goes
+        await index.deleteInstances(study, ct, records[2]!.sopInstanceUID);
+        await expect(index.summarizeStudy(study)).resolves.toEqual(await derived());
+        expect((await index.summarizeStudy(study)).sopClasses).not.toContain('1.2.840.10008.5.1.4.1.1.7');
+        // one series: its modality goes
+        await index.deleteInstances(study, mr);
+        await expect(index.summarizeStudy(study)).resolves.toEqual({ series: 2, instances: 3, modalities: ['CT'], sopClasses: ['1.2.840.10008.5.1.4.1.1.2', '1.2.840.10008.5.1.4.1.1.88.22'] });
+        // the whole study: nothing left; other studies untouched
+        await index.deleteInstances(study);
+        await expect(index.summarizeStudy(study)).resolves.toEqual({ series: 0, instances: 0, modalities: [], sopClasses: [] });
+        await expect(index.summarizeStudy(other.studyInstanceUID)).resolves.toEqual({ series: 1, instances: 1, modalities: ['US'], sopClasses: ['1.2.840.10008.5.1.4.1.1.2'] });
+        await expect(index.summarizeStudy(newUID())).resolves.toEqual({ series: 0, instances: 0, modalities: [], sopClasses: [] });
+      });
+
+      it('counts every one of concurrent puts into one series', async () => {
+        const study = newUID();
+        const series = newUID();
+        await Promise.all(Array.from({ length: 16 }, () => index.putInstance(makeInstanceRecord({ studyInstanceUID: study, seriesInstanceUID: series }))));
+        await expect(index.summarizeStudy(study)).resolves.toEqual({ series: 1, instances: 16, modalities: ['CT'], sopClasses: ['1.2.840.10008.5.1.4.1.1.2'] });
       });
     });
 

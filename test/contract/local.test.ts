@@ -8,6 +8,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { FsBlobStore } from '../../functions/adapters/local/fs-blob-store';
 import { SqliteIndex } from '../../functions/adapters/local/sqlite-index';
+import { Tag } from '../../functions/core/dicom/tags';
 import type { StudySearchHints } from '../../functions/core/archive/ports';
 import { makeTempDir } from '../helpers/tmp';
 import { blobStoreContract, patternBytes } from './blob-store.contract';
@@ -149,6 +150,34 @@ describe('SqliteIndex specifics', () => {
     const raw = new DatabaseSync(file);
     expect(raw.prepare('PRAGMA journal_mode').get()).toEqual({ journal_mode: 'wal' });
     raw.close();
+  });
+
+  it('fills the study summaries of a file written before they were kept, once, on open', async () => {
+    const file = path.join(tmp.dir, 'index.db');
+    const study = makeInstanceRecord().studyInstanceUID;
+    const records = [
+      makeInstanceRecord({ studyInstanceUID: study }),
+      makeInstanceRecord({ studyInstanceUID: study, sopClassUID: '1.2.840.10008.5.1.4.1.1.4', seriesAttributes: { [Tag.Modality]: { vr: 'CS', Value: ['MR'] } } }),
+      makeInstanceRecord({ studyInstanceUID: study, seriesAttributes: {} }),
+    ];
+    const first = new SqliteIndex(file);
+    for (const r of records) await first.putInstance(r);
+    const expected = await first.summarizeStudy(study);
+    expect(expected).toEqual({ series: 3, instances: 3, modalities: ['CT', 'MR'], sopClasses: ['1.2.840.10008.5.1.4.1.1.2', '1.2.840.10008.5.1.4.1.1.4'] });
+    first.close();
+    // What a file of the earlier schema looks like: no series_counts table, user_version 0.
+    const { DatabaseSync } = process.getBuiltinModule('node:sqlite') as typeof import('node:sqlite');
+    const raw = new DatabaseSync(file);
+    raw.exec('DROP TABLE series_counts; PRAGMA user_version = 0');
+    raw.close();
+    const reopened = new SqliteIndex(file);
+    try {
+      await expect(reopened.summarizeStudy(study)).resolves.toEqual(expected);
+      await reopened.deleteInstances(study, records[1]!.seriesInstanceUID);
+      await expect(reopened.summarizeStudy(study)).resolves.toEqual({ series: 2, instances: 2, modalities: ['CT'], sopClasses: ['1.2.840.10008.5.1.4.1.1.2'] });
+    } finally {
+      reopened.close();
+    }
   });
 
   it('two connections to one file see each other’s writes and agree on conflicts', async () => {

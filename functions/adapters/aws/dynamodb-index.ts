@@ -33,8 +33,10 @@ import {
   type QueryCommandInput,
 } from '@aws-sdk/lib-dynamodb';
 import {
+  studyContentsOf,
   studySortKey,
   type ArchiveIndex,
+  type StudyContents,
   type InstanceLayout,
   type InstanceRecord,
   type InstanceRef,
@@ -510,6 +512,19 @@ export class DynamoDbIndex implements ArchiveIndex {
         yield* await this.recordsFromMembers(page.slice(i, i + BATCH_GET_MAX), options.withMetadata ?? false);
       }
     }
+  }
+
+  /**
+   * Derived from the study's instance items (no hot counters, see above): one
+   * consistent Query per 1 MB of items, as a study search always did. A
+   * counter item per (series, modality, SOP class) written with the instance
+   * would need the claim and the counter in one transaction, which dynalite
+   * lacks (docs/storage-layout.md).
+   */
+  async summarizeStudy(studyInstanceUID: string): Promise<StudyContents> {
+    const records: InstanceRecord[] = [];
+    for await (const r of this.listInstances(studyInstanceUID)) records.push(r);
+    return studyContentsOf(records);
   }
 
   async *listMetadata(studyInstanceUID: string, seriesInstanceUID?: string): AsyncIterable<StoredMetadata> {

@@ -16,10 +16,11 @@ import type {
   ListOptions,
   PutInstanceResult,
   StoredMetadata,
+  StudyContents,
   StudySearchHints,
   StudySummary,
 } from '../../core/archive/ports';
-import { studySortKey } from '../../core/archive/ports';
+import { modalityOf, studyContentsFromGroups, studySortKey } from '../../core/archive/ports';
 import { firstString } from '../../core/dicom/json-model';
 import { Tag } from '../../core/dicom/tags';
 import { normalizedFamilyName } from '../../core/dicomweb/person-name';
@@ -85,7 +86,23 @@ CREATE TABLE IF NOT EXISTS instances (
   metadata            TEXT
 );
 CREATE UNIQUE INDEX IF NOT EXISTS instances_by_study ON instances (study_uid, series_uid, sop_uid);
+
+-- How many instances each (series, modality, SOP class) of a study holds, kept
+-- in the same transactions as the instance rows: a study search reads these
+-- few rows per study for its aggregates (PS3.18 Table 10.6.3-3) instead of
+-- every instance row. Filled from the instances when an older file is opened.
+CREATE TABLE IF NOT EXISTS series_counts (
+  study_uid     TEXT NOT NULL,
+  series_uid    TEXT NOT NULL,
+  modality      TEXT NOT NULL,
+  sop_class_uid TEXT NOT NULL,
+  instances     INTEGER NOT NULL,
+  PRIMARY KEY (study_uid, series_uid, modality, sop_class_uid)
+) WITHOUT ROWID;
 `;
+
+/** PRAGMA user_version once series_counts has been filled from the instance rows. */
+const SCHEMA_VERSION = 1;
 
 const RECORD_COLUMNS =
   'sop_uid, study_uid, series_uid, sop_class_uid, transfer_syntax, blob_key, size, content_hash, stored_at, study_attributes, series_attributes, instance_attributes, layout';
@@ -123,6 +140,23 @@ export class SqliteIndex implements ArchiveIndex {
     this.db.exec('PRAGMA synchronous = NORMAL');
     this.db.exec(SCHEMA);
     this.s = this.prepareAll();
+    this.upgrade();
+  }
+
+  /** Fill series_counts of a file written before it existed (once; another process may be doing the same). */
+  private upgrade(): void {
+    const version = () => (this.db.prepare('PRAGMA user_version').get() as { user_version: number }).user_version;
+    if (version() >= SCHEMA_VERSION) return;
+    this.transaction(() => {
+      if (version() >= SCHEMA_VERSION) return;
+      this.db.exec('DELETE FROM series_counts');
+      this.db.exec(
+        `INSERT INTO series_counts (study_uid, series_uid, modality, sop_class_uid, instances)
+         SELECT study_uid, series_uid, COALESCE(json_extract(series_attributes, '$."00080060".Value[0]'), ''), sop_class_uid, COUNT(*)
+         FROM instances GROUP BY 1, 2, 3, 4`,
+      );
+      this.db.exec(`PRAGMA user_version = ${SCHEMA_VERSION}`);
+    });
   }
 
   private prepareAll() {
@@ -173,6 +207,15 @@ export class SqliteIndex implements ArchiveIndex {
       deleteStudyInstances: db.prepare('DELETE FROM instances WHERE study_uid = ?'),
       deleteSeriesInstances: db.prepare('DELETE FROM instances WHERE study_uid = ? AND series_uid = ?'),
       deleteInstance: db.prepare('DELETE FROM instances WHERE sop_uid = ?'),
+      countInstance: db.prepare(
+        `INSERT INTO series_counts (study_uid, series_uid, modality, sop_class_uid, instances) VALUES (?, ?, ?, ?, 1)
+         ON CONFLICT DO UPDATE SET instances = instances + 1`,
+      ),
+      uncountInstance: db.prepare(
+        'UPDATE series_counts SET instances = instances - 1 WHERE study_uid = ? AND series_uid = ? AND modality = ? AND sop_class_uid = ?',
+      ),
+      dropEmptyCounts: db.prepare('DELETE FROM series_counts WHERE study_uid = ? AND instances <= 0'),
+      studyCounts: db.prepare('SELECT series_uid, modality, sop_class_uid, instances FROM series_counts WHERE study_uid = ?'),
       studyHasInstances: db.prepare('SELECT 1 AS x FROM instances WHERE study_uid = ? LIMIT 1'),
       deleteStudy: db.prepare('DELETE FROM studies WHERE study_uid = ?'),
       studiesByRowids: db.prepare(
@@ -217,6 +260,7 @@ export class SqliteIndex implements ArchiveIndex {
         JSON.stringify(record.layout),
         record.metadata === undefined ? null : JSON.stringify(record.metadata),
       );
+      s.countInstance.run(record.studyInstanceUID, record.seriesInstanceUID, modalityOf(record), record.sopClassUID);
       return { status: 'created' };
     });
   }
@@ -233,6 +277,13 @@ export class SqliteIndex implements ArchiveIndex {
     const s = this.s;
     const [byStudy, bySeries] = options?.withMetadata ? [s.listPageWithMetadata, s.listSeriesPageWithMetadata] : [s.listPage, s.listSeriesPage];
     for (const rows of this.pages(studyInstanceUID, seriesInstanceUID, byStudy, bySeries)) for (const row of rows) yield toRecord(row);
+  }
+
+  async summarizeStudy(studyInstanceUID: string): Promise<StudyContents> {
+    const rows = this.s.studyCounts.all(studyInstanceUID) as Row[];
+    return studyContentsFromGroups(
+      rows.map((r) => ({ seriesInstanceUID: r.series_uid as string, modality: r.modality as string, sopClassUID: r.sop_class_uid as string, instances: r.instances as number })),
+    );
   }
 
   async *listMetadata(studyInstanceUID: string, seriesInstanceUID?: string): AsyncIterable<StoredMetadata> {
@@ -317,8 +368,11 @@ export class SqliteIndex implements ArchiveIndex {
         rows = s.selectStudyForDelete.all(studyInstanceUID) as Row[];
         if (rows.length > 0) s.deleteStudyInstances.run(studyInstanceUID);
       }
+      const removed = rows.map((row) => toRecord(row));
+      for (const r of removed) s.uncountInstance.run(r.studyInstanceUID, r.seriesInstanceUID, modalityOf(r), r.sopClassUID);
+      if (removed.length > 0) s.dropEmptyCounts.run(studyInstanceUID);
       if (rows.length > 0 && s.studyHasInstances.get(studyInstanceUID) === undefined) s.deleteStudy.run(studyInstanceUID);
-      return rows.map((row) => toRecord(row));
+      return removed;
     });
   }
 

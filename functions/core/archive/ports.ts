@@ -6,6 +6,7 @@
  */
 import type { DicomJsonDataset } from '../dicom/json-model';
 import type { PixelDataLayout, BulkDataRef } from '../dicom/part10-types';
+import { Tag } from '../dicom/tags';
 
 // ---------------------------------------------------------------- blob store
 
@@ -237,6 +238,15 @@ export interface ArchiveIndex {
    */
   listInstances(studyInstanceUID: string, seriesInstanceUID?: string, options?: ListOptions): AsyncIterable<InstanceRecord>;
 
+  /**
+   * What a study search reports about a study's contents (its series and
+   * instances, modalities and SOP classes): exactly what `studyContentsOf`
+   * derives from `listInstances`, but an adapter may keep it in step with its
+   * writes so that a search does not read every instance of every study it
+   * answers with (a page of 100 CT studies can hold 60,000 instances).
+   */
+  summarizeStudy(studyInstanceUID: string): Promise<StudyContents>;
+
   /** The stored metadata of the same instances in the same order (instances stored without metadata are left out). */
   listMetadata(studyInstanceUID: string, seriesInstanceUID?: string): AsyncIterable<StoredMetadata>;
 
@@ -252,6 +262,53 @@ export interface ArchiveIndex {
    * Returns the removed records so the caller can delete their bytes.
    */
   deleteInstances(studyInstanceUID: string, seriesInstanceUID?: string, sopInstanceUID?: string): Promise<InstanceRecord[]>;
+}
+
+/** The contents of a study behind its QIDO aggregates (PS3.18 Table 10.6.3-3); lists sorted, without empty values. */
+export interface StudyContents {
+  series: number;
+  instances: number;
+  modalities: string[];
+  sopClasses: string[];
+}
+
+/** The Modality (0008,0060) an instance record counts under ('' when absent). */
+export function modalityOf(record: Pick<InstanceRecord, 'seriesAttributes'>): string {
+  const v = record.seriesAttributes[Tag.Modality]?.Value?.[0];
+  return typeof v === 'string' ? v : '';
+}
+
+/** One (series, modality, SOP class) group of a study's instances and how many instances it has. */
+export interface ContentsGroup {
+  seriesInstanceUID: string;
+  modality: string;
+  sopClassUID: string;
+  instances: number;
+}
+
+/** StudyContents from groups of instances (the reference every `summarizeStudy` must agree with). */
+export function studyContentsFromGroups(groups: Iterable<ContentsGroup>): StudyContents {
+  const series = new Set<string>();
+  const modalities = new Set<string>();
+  const sopClasses = new Set<string>();
+  let instances = 0;
+  for (const g of groups) {
+    if (g.instances <= 0) continue;
+    series.add(g.seriesInstanceUID);
+    if (g.modality) modalities.add(g.modality);
+    if (g.sopClassUID) sopClasses.add(g.sopClassUID);
+    instances += g.instances;
+  }
+  return { series: series.size, instances, modalities: [...modalities].sort(), sopClasses: [...sopClasses].sort() };
+}
+
+/** StudyContents derived from instance records. */
+export function studyContentsOf(records: Iterable<InstanceRecord>): StudyContents {
+  return studyContentsFromGroups(
+    (function* () {
+      for (const r of records) yield { seriesInstanceUID: r.seriesInstanceUID, modality: modalityOf(r), sopClassUID: r.sopClassUID, instances: 1 };
+    })(),
+  );
 }
 
 /** The total order of studies in search results: newest StudyDate first, then UID. */

@@ -1,9 +1,11 @@
 /**
  * QIDO-RS (PS3.18 §10.6): searchForStudies / searchForSeries /
  * searchForInstances. The index narrows candidates with its keys (hints);
- * the one pure matcher decides; aggregates (ModalitiesInStudy,
- * SOPClassesInStudy, NumberOf…Related…) are derived from the instance records,
- * so they are exact under concurrent STOW.
+ * the one pure matcher decides. Study aggregates (ModalitiesInStudy,
+ * SOPClassesInStudy, NumberOfStudyRelated…) come from the index's summary of
+ * each study (`summarizeStudy`, exact by the port's contract), so a study
+ * search reads a few rows per study rather than every instance; series
+ * searches still group a study's instance records.
  */
 import type { ArchiveContext } from './context';
 import type { InstanceRecord, StudySummary } from './ports';
@@ -36,32 +38,19 @@ const AGGREGATE_TAGS = new Set<string>([
 /** Everything stored here is online (PS3.4 C.4.23.1.1). */
 const ONLINE = { vr: 'CS', Value: ['ONLINE'] };
 
-function uniq(values: Iterable<string | undefined>): string[] {
-  return [...new Set([...values].filter((v): v is string => !!v))].sort();
-}
-
 function ui(value: string): { vr: string; Value: string[] } {
   return { vr: 'UI', Value: [value] };
 }
 
-async function listAll(ctx: ArchiveContext, study: string, series?: string): Promise<InstanceRecord[]> {
-  const out: InstanceRecord[] = [];
-  for await (const r of ctx.index.listInstances(study, series)) out.push(r);
-  return out;
-}
-
-/** Study-level aggregates (PS3.4 C.3.4 / PS3.18 Table 10.6.3-3). */
-export function studyAggregates(instances: InstanceRecord[]): DicomJsonDataset {
-  const modalities = uniq(instances.map((r) => r.seriesAttributes[Tag.Modality]?.Value?.[0] as string | undefined));
-  const sopClasses = uniq(instances.map((r) => r.sopClassUID));
-  const series = new Set(instances.map((r) => r.seriesInstanceUID));
-  const ds: DicomJsonDataset = {
-    [Tag.NumberOfStudyRelatedSeries]: { vr: 'IS', Value: [series.size] },
-    [Tag.NumberOfStudyRelatedInstances]: { vr: 'IS', Value: [instances.length] },
-    [Tag.ModalitiesInStudy]: modalities.length ? { vr: 'CS', Value: modalities } : { vr: 'CS' },
-    [Tag.SOPClassesInStudy]: sopClasses.length ? { vr: 'UI', Value: sopClasses } : { vr: 'UI' },
+/** Study-level aggregates (PS3.4 C.3.4 / PS3.18 Table 10.6.3-3), from the index's summary of the study. */
+async function studyAggregates(ctx: ArchiveContext, studyInstanceUID: string): Promise<DicomJsonDataset> {
+  const c = await ctx.index.summarizeStudy(studyInstanceUID);
+  return {
+    [Tag.NumberOfStudyRelatedSeries]: { vr: 'IS', Value: [c.series] },
+    [Tag.NumberOfStudyRelatedInstances]: { vr: 'IS', Value: [c.instances] },
+    [Tag.ModalitiesInStudy]: c.modalities.length ? { vr: 'CS', Value: c.modalities } : { vr: 'CS' },
+    [Tag.SOPClassesInStudy]: c.sopClasses.length ? { vr: 'UI', Value: c.sopClasses } : { vr: 'UI' },
   };
-  return ds;
 }
 
 function filtersTouch(query: QidoQuery, tags: Set<string>): boolean {
@@ -93,7 +82,7 @@ export async function searchForStudies(ctx: ArchiveContext, query: QidoQuery, ur
     let aggregates: DicomJsonDataset | undefined;
     if (needAggregatesToMatch) {
       if (!matches(studyLevelOnly(query).filters, ds, { fuzzy: query.fuzzy })) continue;
-      aggregates = studyAggregates(await listAll(ctx, summary.studyInstanceUID));
+      aggregates = await studyAggregates(ctx, summary.studyInstanceUID);
       ds = { ...ds, ...aggregates };
     }
     if (!matches(query.filters, ds, { fuzzy: query.fuzzy })) continue;
@@ -109,7 +98,7 @@ export async function searchForStudies(ctx: ArchiveContext, query: QidoQuery, ur
   }
   const results = await Promise.all(
     page.map(async ({ summary, aggregates }) => {
-      const agg = aggregates ?? studyAggregates(await listAll(ctx, summary.studyInstanceUID));
+      const agg = aggregates ?? (await studyAggregates(ctx, summary.studyInstanceUID));
       const ds: DicomJsonDataset = {
         ...summary.studyAttributes,
         ...agg,
