@@ -216,7 +216,11 @@ export function fillDirName(system: 'ours' | 'orthanc', options: FillOptions): s
 export async function ensureOurFill(cacheDir: string, options: FillOptions): Promise<FilledIndex> {
   const dir = path.resolve(cacheDir, fillDirName('ours', options));
   const hit = cachedFill(dir);
-  if (hit) return hit;
+  if (hit) {
+    // Opening brings a fill made by an older schema up to date, once, here rather than in every archive start-up it is copied to.
+    new SqliteIndex(path.join(dir, 'index.sqlite')).close();
+    return hit;
+  }
   fs.rmSync(dir, { recursive: true, force: true });
   const seconds = await fillOurIndex(path.join(dir, 'index.sqlite'), options);
   return markComplete(dir, seconds);
