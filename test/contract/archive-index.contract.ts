@@ -485,6 +485,20 @@ export function archiveIndexContract(name: string, factory: ArchiveIndexFactory)
         await expect(index.summarizeStudy(newUID())).resolves.toEqual({ series: 0, instances: 0, modalities: [], sopClasses: [] });
       });
 
+      it('findStudies with a modalitiesInStudy hint returns at least every study holding such a series, newest first', async () => {
+        const mr = withModality('MR', { studyDate: '20240101' });
+        const mixed = withModality('CT', { studyDate: '20240301' });
+        const mixedMr = withModality('MR ', { studyInstanceUID: mixed.studyInstanceUID, studyDate: '20240301' }); // padded, as a careless writer may store it
+        const us = withModality('US', { studyDate: '20240201' });
+        const deleted = withModality('MR', { studyDate: '20240401' });
+        await putAll([mr, mixed, mixedMr, us, deleted]);
+        await index.deleteInstances(deleted.studyInstanceUID);
+        const found = (await toArray(index.findStudies({ modalitiesInStudy: ['MR', 'DX'] }))).map((s) => s.studyInstanceUID);
+        // an adapter may ignore the hint (the core re-checks), but never drop a match or break the order
+        expect(found.filter((u) => u === mixed.studyInstanceUID || u === mr.studyInstanceUID)).toEqual([mixed.studyInstanceUID, mr.studyInstanceUID]);
+        expect(found).not.toContain(deleted.studyInstanceUID);
+      });
+
       it('counts every one of concurrent puts into one series', async () => {
         const study = newUID();
         const series = newUID();

@@ -180,6 +180,25 @@ describe('SqliteIndex specifics', () => {
     }
   });
 
+  it('answers a modalitiesInStudy hint exactly, from the study summaries, without reading instance rows', async () => {
+    const index = new SqliteIndex(':memory:', { pageSize: 3 });
+    try {
+      const expected: string[] = [];
+      for (let i = 0; i < 40; i++) {
+        const r = makeInstanceRecord({ studyDate: `2024${String((i % 12) + 1).padStart(2, '0')}10`, seriesAttributes: { [Tag.Modality]: { vr: 'CS', Value: [i % 5 === 0 ? 'MR' : 'CT'] } } });
+        await index.putInstance(r);
+        if (i % 5 === 0) expected.push(r.studyInstanceUID);
+      }
+      const found = await toArray(index.findStudies({ modalitiesInStudy: ['MR'] }));
+      expect(found.map((s) => s.studyInstanceUID).sort()).toEqual(expected.sort());
+      const plan = index.explainFindStudies({ modalitiesInStudy: ['MR'] }).join(' | ');
+      expect(plan).toMatch(/SEARCH c (EXISTS )?USING PRIMARY KEY \(study_uid=\?\)/);
+      expect(plan).not.toMatch(/instances/);
+    } finally {
+      index.close();
+    }
+  });
+
   it('two connections to one file see each other’s writes and agree on conflicts', async () => {
     const file = path.join(tmp.dir, 'index.db');
     const a = new SqliteIndex(file);
@@ -207,6 +226,7 @@ describe('SqliteIndex specifics', () => {
         range: { studyDateFrom: '20240101', studyDateTo: '20241231' },
         name: { patientNamePrefix: 'MULL' },
         combined: { patientID: 'SYN-1', studyDateFrom: '20240101', patientNamePrefix: 'MULL' },
+        modality: { patientID: 'SYN-1', modalitiesInStudy: ['MR'] },
       };
       for (const [name, hints] of Object.entries(cases)) {
         for (const after of [undefined, '20240601#1.2.3']) {

@@ -463,6 +463,16 @@ function studyConditions(hints: StudySearchHints): { where: string[]; params: st
     where.push('patient_name_norm >= ? AND patient_name_norm < ?');
     params.push(hints.patientNamePrefix, `${hints.patientNamePrefix}\u{10FFFF}`);
   }
+  const modalities = hints.modalitiesInStudy;
+  if (modalities !== undefined) {
+    if (modalities.length === 0) return undefined;
+    // series_counts' primary key starts with study_uid: one short range per candidate study, no instance rows.
+    // Trimmed as the matcher trims the stored value (spaces, NUL pads).
+    where.push(
+      `EXISTS (SELECT 1 FROM series_counts c WHERE c.study_uid = studies.study_uid AND trim(c.modality, ' ' || char(0)) IN (SELECT value FROM json_each(?)))`,
+    );
+    params.push(JSON.stringify(modalities));
+  }
   return { where, params };
 }
 

@@ -184,6 +184,8 @@ export interface StudySearchHints {
   patientNamePrefix?: string;
   /** exact Accession Number */
   accessionNumber?: string;
+  /** studies with a series of any of these Modality values (ModalitiesInStudy, exact values; an adapter may ignore it) */
+  modalitiesInStudy?: string[];
 }
 
 export interface StudySummary {

@@ -542,6 +542,12 @@ export function studySearchHints(query: QidoQuery): StudySearchHints {
 
   const prefix = patientNamePrefix(query);
   if (prefix !== undefined) hints.patientNamePrefix = prefix;
+
+  // CS values compare exactly (after trimming, qido-match.ts); a multi-valued key matches any of them.
+  const modalities = findFilter(query, 'ModalitiesInStudy');
+  if (modalities?.match === 'values' && modalities.values.every((v) => v.kind === 'exact')) {
+    hints.modalitiesInStudy = modalities.values.map((v) => (v as { text: string }).text.normalize('NFC'));
+  }
   return hints;
 }
 
