@@ -38,7 +38,6 @@ function exec(cmd: string, args: string[], env: Record<string, string> = {}): Pr
   });
 }
 
-
 /** utime + stime of a process (/proc/PID/stat, clock ticks of 10 ms): where the CPU of a run went. */
 function cpuSeconds(pid: number | undefined): number {
   if (!pid) return 0;

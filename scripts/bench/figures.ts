@@ -246,7 +246,7 @@ export async function figureQido(ctx: BenchContext, scales: number[]): Promise<v
     const ours = await ensureOurFill(ctx.cacheDir, { ...fill, progress: (n) => ctx.log(`   ours: ${n} studies`) });
     const orthancFill = await ensureOrthancFill(
       ctx.cacheDir,
-      // ~5 KiB per instance staged (a tmpfs page per ≈1 KB file, plus the index)
+      // ~5 KiB per instance staged (a tmpfs page per ≈1 KB file, plus the index), and as much again to spare
       { ...fill, concurrency: 4, stagingDir: orthancStagingDir(scale * ctx.instancesPerStudy * 5 * 1024 * 2), progress: (n) => ctx.log(`   Orthanc: ${n} studies`) },
       (storageDirectory, indexDirectory) => startOrthancPeer({ plugin: ctx.orthancPlugin, storageDirectory, indexDirectory }),
     );

@@ -60,8 +60,6 @@ export function orthancAvailable(): boolean {
   return r.status === 0;
 }
 
-// Orthanc and storescp cannot be told to pick a port themselves.
-
 function modalityEntry(m: OrthancModality): Record<string, unknown> {
   return { AET: m.aet, Host: m.host, Port: m.port, Manufacturer: m.manufacturer ?? 'Generic' };
 }

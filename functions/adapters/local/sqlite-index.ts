@@ -150,6 +150,7 @@ export class SqliteIndex implements ArchiveIndex {
     this.transaction(() => {
       if (version() >= SCHEMA_VERSION) return;
       this.db.exec('DELETE FROM series_counts');
+      // The modality as modalityOf (ports.ts) takes it: the first Modality value, '' when absent.
       this.db.exec(
         `INSERT INTO series_counts (study_uid, series_uid, modality, sop_class_uid, instances)
          SELECT study_uid, series_uid, COALESCE(json_extract(series_attributes, '$."00080060".Value[0]'), ''), sop_class_uid, COUNT(*)

@@ -280,7 +280,7 @@ export function modalityOf(record: Pick<InstanceRecord, 'seriesAttributes'>): st
   return typeof v === 'string' ? v : '';
 }
 
-/** One (series, modality, SOP class) group of a study's instances and how many instances it has. */
+/** One (series, modality, SOP class) group of a study's instances and how many instances (≥ 1) it has. */
 export interface ContentsGroup {
   seriesInstanceUID: string;
   modality: string;
@@ -295,7 +295,6 @@ export function studyContentsFromGroups(groups: Iterable<ContentsGroup>): StudyC
   const sopClasses = new Set<string>();
   let instances = 0;
   for (const g of groups) {
-    if (g.instances <= 0) continue;
     series.add(g.seriesInstanceUID);
     if (g.modality) modalities.add(g.modality);
     if (g.sopClassUID) sopClasses.add(g.sopClassUID);
@@ -306,11 +305,7 @@ export function studyContentsFromGroups(groups: Iterable<ContentsGroup>): StudyC
 
 /** StudyContents derived from instance records. */
 export function studyContentsOf(records: Iterable<InstanceRecord>): StudyContents {
-  return studyContentsFromGroups(
-    (function* () {
-      for (const r of records) yield { seriesInstanceUID: r.seriesInstanceUID, modality: modalityOf(r), sopClassUID: r.sopClassUID, instances: 1 };
-    })(),
-  );
+  return studyContentsFromGroups(Array.from(records, (r) => ({ seriesInstanceUID: r.seriesInstanceUID, modality: modalityOf(r), sopClassUID: r.sopClassUID, instances: 1 })));
 }
 
 /** The total order of studies in search results: newest StudyDate first, then UID. */

@@ -78,8 +78,6 @@ function cached(rc: RouteContext, etag: string, aggregate: boolean, make: () => 
   return withValidators(rc, etag, aggregate ? CACHE_AGGREGATE : CACHE_INSTANCE, make);
 }
 
-
-
 function numberOf(r: InstanceRecord, key: string): number {
   const v = (r.metadata ?? r.instanceAttributes)[key]?.Value?.[0];
   return typeof v === 'number' ? v : typeof v === 'string' && /^-?\d+$/.test(v.trim()) ? Number(v) : Number.NaN;

@@ -62,7 +62,6 @@ export function frameTranscodeOffers(r: InstanceRecord): Offer[] {
   });
 }
 
-
 /** Frames decoded (native, little endian) or re-encoded in `target`, one part each. */
 export async function* transcodedFrameParts(ctx: ArchiveContext, record: InstanceRecord, frames: number[], target: string, urls: ResourceUrls): AsyncGenerator<OutPart> {
   const r = record.metadata ? record : await ctx.index.getInstance({ studyInstanceUID: record.studyInstanceUID, seriesInstanceUID: record.seriesInstanceUID, sopInstanceUID: record.sopInstanceUID }, { withMetadata: true });
